@@ -1,0 +1,43 @@
+# pixsim: one-command set-up on a fresh machine.
+#   make reproduce   the main job: quick profile end to end, ending with _build/html/index.html
+#   make test        create .venv, install pixsim[dev], run the test suite
+# Variables: PYTHON (interpreter used to create the venv), VENV (its folder), PROFILE, JOBS.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+JOBS    ?= 1
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: install test test-fast reproduce smoke data book benchmarks clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Obtain Fashion-MNIST (used by the quick profile and some tests) or stop with one message.
+data: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/get_fashion_mnist.sh
+
+test: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
+
+test-fast: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not slow"
+
+reproduce: data
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pixsim reproduce --profile $(PROFILE) --jobs $(JOBS)
+
+smoke:
+	$(MAKE) reproduce PROFILE=smoke
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache
