@@ -150,7 +150,6 @@ class PixsimResNet(nn.Module):
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.width = _positive_int(width, "width")
-        self.beta = beta
         w = self.width
         self.normalize = Normalize()
         self.stem = nn.Sequential(
@@ -171,6 +170,7 @@ class PixsimResNet(nn.Module):
         self.fc = nn.Linear(in_planes, self.num_classes)
         self.feature_channels = (w, w, 2 * w, 4 * w, 8 * w)
         self.sim_head = SimilarityHead(self.feature_channels, beta=beta)
+        self.beta = self.sim_head.beta
         self._init_weights()
 
     def _init_weights(self) -> None:
