@@ -1,0 +1,65 @@
+"""The paper's cyclic learning-rate schedule (PAPER.md section 4).
+
+Cycles of ``cycle_phases`` phases of ``phase_epochs`` epochs each; within a cycle the learning
+rate of phase ``p`` is ``lr0 * decay ** p``, and every cycle starts again at ``lr0``. With the
+paper's values (lr0 0.1, decay 0.3, 5 phases of 4 epochs) the rate is 0.1 for epochs 0-3, 0.03
+for 4-7, 0.009 for 8-11, 0.0027 for 12-15, 0.00081 for 16-19, and 0.1 again from epoch 20.
+The rate changes per epoch, never within one, so a run resumed at an epoch boundary needs no
+scheduler state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _check_positive_int(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class CyclicSchedule:
+    """Per-epoch learning rate ``lr0 * decay ** ((epoch // phase_epochs) % cycle_phases)``.
+
+    Args:
+        lr0: learning rate of the first phase of each cycle (> 0).
+        decay: factor per phase, in (0, 1].
+        phase_epochs: epochs per phase (>= 1).
+        cycle_phases: phases per cycle (>= 1); the cycle length is ``phase_epochs * cycle_phases``.
+    """
+
+    lr0: float = 0.1
+    decay: float = 0.3
+    phase_epochs: int = 4
+    cycle_phases: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lr0, (int, float)) or isinstance(self.lr0, bool) or not self.lr0 > 0:
+            raise ValueError(f"lr0 must be a number > 0, got {self.lr0!r}")
+        if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
+            raise ValueError(f"decay must be a number in (0, 1], got {self.decay!r}")
+        _check_positive_int("phase_epochs", self.phase_epochs)
+        _check_positive_int("cycle_phases", self.cycle_phases)
+
+    def phase(self, epoch: int) -> int:
+        """Phase index in ``[0, cycle_phases)`` of 0-based ``epoch``."""
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise ValueError(f"epoch must be a 0-based integer >= 0, got {epoch!r}")
+        return (epoch // self.phase_epochs) % self.cycle_phases
+
+    def lr(self, epoch: int) -> float:
+        """Learning rate of 0-based ``epoch``."""
+        return float(self.lr0) * float(self.decay) ** self.phase(epoch)
+
+    def table(self, epochs: int) -> list[float]:
+        """Learning rates of epochs ``0 .. epochs - 1``."""
+        _check_positive_int("epochs", epochs)
+        return [self.lr(e) for e in range(epochs)]
+
+
+def cyclic_lr(
+    epoch: int, lr0: float = 0.1, decay: float = 0.3, phase_epochs: int = 4, cycle_phases: int = 5
+) -> float:
+    """Learning rate of 0-based ``epoch`` under the paper's cyclic schedule (see ``CyclicSchedule``)."""
+    return CyclicSchedule(lr0, decay, phase_epochs, cycle_phases).lr(epoch)
