@@ -53,18 +53,21 @@ def _centre_normalise(n: int, d: int, get_batch: Callable[[int, int], torch.Tens
                       batch_size: int, device: torch.device, what: str) -> torch.Tensor:
     """Two batched passes: float64 mean of rows, then centred unit rows into float32 [n, d]."""
     total = torch.zeros(d, dtype=torch.float64, device=device)
+    total_sq = 0.0
     for s in range(0, n, batch_size):
         x = get_batch(s, min(n, s + batch_size))
         if not torch.isfinite(x).all():
             raise ValueError(f"{what} contain NaN or inf (rows {s}..{min(n, s + batch_size) - 1})")
         total += x.sum(0)
+        total_sq += float((x * x).sum())
     mean = total / n
+    tol = 1e-6 * math.sqrt(total_sq / n)  # centred norm below this: only round-off is left
     out = torch.empty(n, d, dtype=torch.float32, device=device)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
         c = get_batch(s, e) - mean
         norm = c.norm(dim=1, keepdim=True)
-        bad = (norm.squeeze(1) <= 1e-12 * math.sqrt(d)).nonzero().flatten()
+        bad = (norm.squeeze(1) <= tol).nonzero().flatten()
         if bad.numel():
             raise ValueError(
                 f"{what} {[int(b) + s for b in bad[:5]]} equal the mean over all {n}; their "
