@@ -1,0 +1,209 @@
+"""Assemble the book's generated pages from stored notebook outputs and build it.
+
+The book (``_config.yml``, ``_toc.yml`` at the repository root, text chapters in ``book/``)
+shows executed notebooks copied into ``book/generated/``; its configuration sets
+``execute_notebooks: off``, so building it never runs (or retrains) anything.
+
+Generated pages (always all present, so the table of contents never breaks):
+
+- ``similarity.ipynb``, ``results.ipynb``: the profile's analysis notebooks;
+- ``train_example.ipynb``, ``robustness_example.ipynb``: one executed run of the grid;
+- ``run_record.md``: profile as run, hardware, time per step, failures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+import yaml
+
+GENERATED = Path("book") / "generated"
+PAGES = ("similarity", "results", "train_example", "robustness_example")
+
+
+def find_book_root(start: str | Path | None = None) -> Path | None:
+    """The directory holding ``_config.yml`` and ``_toc.yml``: ``start`` (default: the current
+    directory) or one of its parents, else the checkout that holds this package; None if none."""
+    candidates = []
+    here = Path(start or Path.cwd()).resolve()
+    candidates += [here, *here.parents]
+    candidates.append(Path(__file__).resolve().parent.parent)
+    for c in candidates:
+        if (c / "_config.yml").exists() and (c / "_toc.yml").exists():
+            return c
+    return None
+
+
+def _placeholder(title: str, text: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{text}")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _pick_example(out_dir: Path, manifest: dict[str, Any], kind: str) -> Path | None:
+    """Executed notebook of one successful run of ``kind``, preferring a regularized seed."""
+    ok = [s for s in manifest.get("steps", []) if s.get("kind") == kind
+          and s.get("status") in ("done", "skipped")]
+    ok.sort(key=lambda s: (s.get("labels", {}).get("role") != "regularized", s.get("step", "")))
+    for s in ok:
+        path = Path(s.get("notebook", ""))
+        if path.exists():
+            return path
+    return None
+
+
+def _run_record(out_dir: Path, manifest: dict[str, Any]) -> str:
+    hw = manifest.get("hardware", {})
+    steps = manifest.get("steps", [])
+    lines = [
+        "# Run record",
+        "",
+        f"This page was written by `pixsim reproduce --profile {manifest.get('profile', '?')}` "
+        f"(started {manifest.get('started', '?')}), from `{out_dir}`.",
+        "",
+        "## Profile",
+        "",
+        f"**{manifest.get('profile', '?')}**: {manifest.get('description', '')}",
+        "",
+        f"- intended hardware: {manifest.get('profile_hardware', '')}",
+        f"- time budget: {manifest.get('budget_minutes')} minutes" if manifest.get("budget_minutes")
+        else "- time budget: none set",
+        f"- parallel jobs: {manifest.get('jobs')}; step filter: `{manifest.get('only') or 'all'}`",
+        "",
+        "## Hardware actually used",
+        "",
+        f"- CPU: {hw.get('cpu')} ({hw.get('cores')} cores available)",
+        f"- GPU: {hw.get('gpu') or 'none'}",
+        f"- Python {hw.get('python')}, torch {hw.get('torch')}, {hw.get('platform')}",
+        "",
+        "## Time taken",
+        "",
+        f"Grid (training and evaluation): {manifest.get('grid_seconds', 0) / 60:.1f} min; "
+        f"with the analysis notebooks: {manifest.get('total_seconds', 0) / 60:.1f} min "
+        "(the book build comes after and is not included). Steps marked `skipped` were complete "
+        "from an earlier invocation and took no time now.",
+        "",
+        "| step | status | seconds |",
+        "|---|---|---|",
+    ]
+    for s in steps:
+        lines.append(f"| `{s['step']}` | {s['status']} | {float(s.get('seconds') or 0):.1f} |")
+    bad = [s for s in steps if s["status"] in ("failed", "blocked")]
+    lines += ["", "## Failures", ""]
+    if bad:
+        for s in bad:
+            lines.append(f"- `{s['step']}` {s['status']}: {s.get('error', '')} "
+                         f"(notebook `{s.get('notebook', '')}`)")
+    else:
+        lines.append("None: every step completed.")
+    profile_file = out_dir / "profile.yaml"
+    if profile_file.exists():
+        lines += ["", "## The profile file as run", "", "```yaml",
+                  profile_file.read_text().rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
+    """Copy the stored notebooks of ``out_dir`` into ``<book_root>/book/generated`` and write
+    the run record. Missing notebooks become one-cell placeholder pages saying why.
+
+    Returns the paths written.
+    """
+    out_dir = Path(out_dir).resolve()
+    gen = Path(book_root) / GENERATED
+    gen.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "reproduce.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    sources = {
+        "similarity": out_dir / "analysis" / "similarity.ipynb",
+        "results": out_dir / "analysis" / "results.ipynb",
+        "train_example": _pick_example(out_dir, manifest, "train"),
+        "robustness_example": _pick_example(out_dir, manifest, "robustness"),
+    }
+    titles = {"similarity": "Pixel similarity", "results": "Results",
+              "train_example": "Example: one training run",
+              "robustness_example": "Example: one robustness evaluation"}
+    written = []
+    for page in PAGES:
+        src, dest = sources[page], gen / f"{page}.ipynb"
+        if src is not None and Path(src).exists():
+            nb = nbformat.read(str(src), as_version=4)
+            _strip_papermill_noise(nb)
+            nbformat.write(nb, str(dest))
+        else:
+            nbformat.write(_placeholder(titles[page], (
+                f"Not produced by the last `pixsim reproduce` into `{out_dir}`: the step failed, "
+                "was filtered out with `--only`, or has not run. See the run record.")), str(dest))
+        written.append(dest)
+    record = gen / "run_record.md"
+    record.write_text(_run_record(out_dir, manifest))
+    written.append(record)
+    return written
+
+
+def _strip_papermill_noise(nb: nbformat.NotebookNode) -> None:
+    """Drop papermill's per-cell execution timestamps (they only add diff noise)."""
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+
+
+_WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL)", re.IGNORECASE)
+
+
+def build(book_root: str | Path, *, log: Callable[[str], None] = print,
+          log_file: str | Path | None = None) -> tuple[bool, list[str], float]:
+    """Run ``jupyter-book build <book_root> --all`` with this interpreter's jupyter-book.
+
+    Returns (success, warning lines, seconds). The full output goes to ``log_file`` if given.
+    """
+    book_root = Path(book_root).resolve()
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c",
+                                           "from jupyter_book.cli.main import main; main()"]
+    cmd += ["build", str(book_root), "--all"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=book_root, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    output = proc.stdout + "\n" + proc.stderr
+    if log_file:
+        Path(log_file).write_text(output)
+    warnings = [ln for ln in output.splitlines() if _WARNING_RE.search(ln)
+                and "warnings" not in ln.lower().split(":")[0]]
+    ok = proc.returncode == 0 and (book_root / "_build" / "html" / "index.html").exists()
+    log(f"book: {'built' if ok else 'FAILED'} in {seconds:.1f} s -> "
+        f"{book_root / '_build' / 'html' / 'index.html'} ({len(warnings)} warning line(s))")
+    for w in warnings[:20]:
+        log(f"  {w}")
+    return ok, warnings, seconds
+
+
+def toc_files(book_root: str | Path) -> list[str]:
+    """Every file named in ``_toc.yml`` (without suffix), in order."""
+    toc = yaml.safe_load((Path(book_root) / "_toc.yml").read_text())
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node:
+                    found.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return found
+
+
+__all__ = ["assemble", "build", "find_book_root", "toc_files", "GENERATED", "PAGES"]

@@ -1,0 +1,226 @@
+"""Seaborn figures drawn from tidy tables; the notebooks call these.
+
+Conventions across the whole book:
+- one colour per condition, fixed by :func:`condition_palette` (baseline always blue,
+  the first regularized condition always orange, the source model grey);
+- epsilon axes are labelled :data:`EPS_LABEL` (pixel units, [0, 1]);
+- captions (:func:`seeds_caption`) give the number of seeds behind each mean and spread.
+
+Each function returns the matplotlib ``Figure`` it drew (callers may save or show it).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+EPS_LABEL = "epsilon (pixel units, [0, 1])"
+BASELINE_COLOUR = "#4C72B0"
+REGULARIZED_COLOURS = ["#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
+                       "#CCB974", "#64B5CD"]
+SOURCE_COLOUR = "#7F7F7F"
+LAYER_NAMES = ["stem", "stage 1", "stage 2", "stage 3", "stage 4"]
+
+
+def condition_palette(conditions: Sequence[str], baseline: str = "baseline") -> dict[str, str]:
+    """Colour per condition name: baseline blue, source grey, the others in sorted order from a
+    fixed list (so the same profile always gives the same colours on every page)."""
+    palette = {}
+    others = sorted({c for c in conditions if c not in (baseline, "source")})
+    for i, c in enumerate(others):
+        palette[c] = REGULARIZED_COLOURS[i % len(REGULARIZED_COLOURS)]
+    palette[baseline] = BASELINE_COLOUR
+    palette["source"] = SOURCE_COLOUR
+    return palette
+
+
+def condition_order(conditions: Sequence[str], baseline: str = "baseline") -> list[str]:
+    """Baseline first, then the other conditions sorted (source model left out)."""
+    names = set(conditions) - {"source"}
+    return ([baseline] if baseline in names else []) + sorted(names - {baseline})
+
+
+def seeds_caption(df: pd.DataFrame, condition: str = "condition", seed: str = "seed") -> str:
+    """Text such as ``"n = 2 seeds per condition (baseline 2, regularized 2)"``."""
+    if df.empty or condition not in df or seed not in df:
+        return "no runs"
+    counts = df.groupby(condition)[seed].nunique()
+    counts = counts[[c for c in condition_order(list(counts.index)) if c in counts.index]]
+    lo, hi = int(counts.min()), int(counts.max())
+    n = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    parts = ", ".join(f"{c} {int(v)}" for c, v in counts.items())
+    return f"n = {n} seeds per condition ({parts})"
+
+
+def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = None,
+                        x: str = "epsilon", y: str = "accuracy", col: str = "attack",
+                        condition: str = "condition", title: str | None = None,
+                        col_wrap: int = 3) -> plt.Figure:
+    """Accuracy vs epsilon, one panel per attack: mean over seeds (line) and +- 1 sd (band).
+
+    Args:
+        df: tidy robustness rows (one per run x attack x epsilon), with columns ``x``, ``y``,
+            ``col``, ``condition`` and ``seed``.
+        attacks: panels to draw, in order (default: every attack in ``df``).
+    """
+    data = df if attacks is None else df[df[col].isin(attacks)]
+    if data.empty:
+        raise ValueError(f"no rows to plot for attacks {attacks!r}; table has {sorted(set(df[col]))}")
+    panels = list(attacks) if attacks is not None else sorted(set(data[col]))
+    order = condition_order(list(data[condition]))
+    n = len(panels)
+    ncols = min(col_wrap, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False,
+                             sharey=True)
+    for ax, panel in zip(axes.flat, panels):
+        part = data[data[col] == panel]
+        sns.lineplot(data=part, x=x, y=y, hue=condition, hue_order=order,
+                     palette=condition_palette(order), errorbar="sd", marker="o", ax=ax,
+                     legend=ax is axes.flat[0])
+        ax.set_title(str(panel), fontsize=9)
+        ax.set_xlabel(EPS_LABEL, fontsize=8)
+        ax.set_ylabel(y)
+        ax.set_ylim(-0.02, 1.02)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return _finish(fig, title or f"{y} vs epsilon (mean +- sd; {seeds_caption(data, condition)})")
+
+
+def per_run_points(df: pd.DataFrame, *, value: str, condition: str = "condition",
+                   ylabel: str | None = None, title: str | None = None,
+                   log: bool = False) -> plt.Figure:
+    """One point per run (seed) and the mean +- sd per condition (e.g. clean accuracy or the
+    Boundary metric)."""
+    if df.empty:
+        raise ValueError(f"no rows to plot for {value!r}")
+    order = condition_order(list(df[condition]))
+    pal = condition_palette(order)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(order), 3.2))
+    sns.stripplot(data=df, x=condition, y=value, order=order, hue=condition, hue_order=order,
+                  palette=pal, size=7, jitter=0.08, ax=ax, legend=False)
+    sns.pointplot(data=df, x=condition, y=value, order=order, color="black", errorbar="sd",
+                  markers="_", linestyles="none", capsize=0.2, ax=ax)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel or value)
+    return _finish(fig, title or f"{ylabel or value} ({seeds_caption(df, condition)})")
+
+
+def clean_accuracy_cost(runs: pd.DataFrame, *, value: str = "test_accuracy",
+                        condition: str = "condition") -> plt.Figure:
+    """Clean test accuracy per run and condition: the accuracy cost of the regularizer."""
+    data = runs[runs[condition] != "source"]
+    return per_run_points(data, value=value, condition=condition, ylabel="clean test accuracy",
+                          title=f"clean accuracy cost ({seeds_caption(data, condition)})")
+
+
+def boundary_metric(df: pd.DataFrame, *, value: str = "value", condition: str = "condition") -> plt.Figure:
+    """The Boundary attack's median ||delta||_2^2 / D per run (larger = more robust)."""
+    return per_run_points(df, value=value, condition=condition, log=False,
+                          ylabel="Boundary: median ||delta||_2^2 / D",
+                          title=f"decision-based Boundary attack ({seeds_caption(df, condition)})")
+
+
+def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "power",
+                         condition: str = "condition") -> plt.Figure:
+    """Radially averaged power spectrum of the Boundary perturbations per condition
+    (mean +- sd over seeds; log power)."""
+    if df.empty:
+        raise ValueError("no spectrum rows to plot")
+    order = condition_order(list(df[condition]))
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sns.lineplot(data=df, x=x, y=y, hue=condition, hue_order=order, palette=condition_palette(order),
+                 errorbar="sd", ax=ax)
+    ax.set_yscale("log")
+    ax.set_xlabel("spatial frequency (cycles per image, radial)")
+    ax.set_ylabel("mean power of the perturbation")
+    return _finish(fig, f"spectra of Boundary perturbations ({seeds_caption(df, condition)})")
+
+
+def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
+    """Softmax layer weights of S_cnn after the last epoch, per layer and condition
+    (mean +- sd over seeds). ``histories`` has ``run_name``, ``epoch``, ``layer_w0..``."""
+    cols = sorted(c for c in histories.columns if c.startswith("layer_w"))
+    if not cols:
+        raise ValueError("histories have no layer_w* columns")
+    last = histories.sort_values("epoch").groupby("run_name").tail(1)
+    last = last.merge(runs[["run_name", condition, "seed"]], on="run_name")
+    last = last[last[condition] != "source"]
+    long = last.melt(id_vars=["run_name", condition, "seed"], value_vars=cols,
+                     var_name="layer", value_name="weight")
+    long["layer"] = [LAYER_NAMES[int(c[len("layer_w"):])] if int(c[len("layer_w"):]) < len(LAYER_NAMES)
+                     else c for c in long["layer"]]
+    order = condition_order(list(long[condition]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    sns.barplot(data=long, x="layer", y="weight", hue=condition, hue_order=order,
+                palette=condition_palette(order), errorbar="sd", ax=ax)
+    ax.axhline(1 / len(cols), color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("softmax layer weight")
+    return _finish(fig, f"learned layer weights of S_cnn (dotted: uniform start; "
+                        f"{seeds_caption(last, condition)})")
+
+
+def training_curves(history: pd.DataFrame) -> plt.Figure:
+    """One run's per-epoch curves: losses, validation accuracy, S_cnn-target correlation."""
+    panels = [("train_ce", "val_loss"), ("train_acc", "val_acc"), ("sim_loss",), ("corr", "pair_corr")]
+    panels = [[c for c in p if c in history and history[c].notna().any()] for p in panels]
+    panels = [p for p in panels if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, cols in zip(axes.flat, panels):
+        for c in cols:
+            ax.plot(history["epoch"] + 1, history[c], marker="o", label=c)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    return _finish(fig, "training history")
+
+
+def similarity_histogram(values: np.ndarray, thresholds: Sequence[float]) -> plt.Figure:
+    """Histogram of off-diagonal S_pixel values with +-threshold lines."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    sns.histplot(np.asarray(values).ravel(), bins=100, stat="density", ax=ax, color=SOURCE_COLOUR)
+    for th in thresholds:
+        for sign in (-1, 1):
+            ax.axvline(sign * th, ls="--", lw=0.8, color=BASELINE_COLOUR)
+    ax.set_xlabel("S_pixel (centred cosine similarity)")
+    return _finish(fig, f"pixel similarity of {len(np.asarray(values).ravel()):,} image pairs")
+
+
+def image_pairs(images: np.ndarray, pairs: pd.DataFrame) -> plt.Figure:
+    """Show image pairs (rows of ``pairs``: ``i``, ``j``, ``similarity``, ``kind``)."""
+    n = len(pairs)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
+    imgs = np.asarray(images)
+    for col, row in enumerate(pairs.itertuples()):
+        for r, idx in enumerate((row.i, row.j)):
+            ax = axes[r, col]
+            ax.imshow(imgs[int(idx)].mean(axis=0), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, col].set_title(f"{row.kind}\nS = {row.similarity:.2f}", fontsize=8)
+    return _finish(fig, None)
+
+
+def matrix_image(matrix: np.ndarray, title: str) -> plt.Figure:
+    """A similarity matrix as an image (values in [-1, 1])."""
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    im = ax.imshow(np.asarray(matrix), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xlabel("image j")
+    ax.set_ylabel("image i")
+    return _finish(fig, title)

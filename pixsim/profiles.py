@@ -1,0 +1,347 @@
+"""Reproduction profiles as data, and their expansion into a grid of notebook steps.
+
+A profile is a YAML file in ``pixsim/profiles/`` (``smoke``, ``quick``, ``paper``) or any YAML
+file given by path. It names the training settings shared by every run (``train``: TrainConfig
+fields), the seeds, one or more experiments (each a list of conditions: TrainConfig overrides
+with a name), the robustness evaluation (``evaluation``) and the similarity notebook's settings.
+Nothing about a profile lives in code paths: :func:`expand_grid` turns any profile into the
+same kind of step list, which :mod:`pixsim.reproduce` executes with papermill.
+
+Grid of one profile::
+
+    for experiment in experiments:
+        train   <experiment>-source           (unregularized source model for transferred FGSM)
+        for condition in conditions, seed in seeds:
+            train       <experiment>-<condition>-s<seed>
+            robustness  <experiment>-<condition>-s<seed>   (needs its model and the source)
+    similarity   (pixel-similarity notebook on the profile's data set)
+    results      (gathers every results table of the profile, draws figures, runs statistics)
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+# keys of a condition entry that are not TrainConfig overrides
+_CONDITION_META = {"name", "group", "seeds", "description"}
+# TrainConfig fields that the grid sets itself (a profile must not set them)
+_GRID_OWNED = {"seed", "run_name", "out_dir"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+
+
+class StepKind(str, enum.Enum):
+    """What a grid step executes: one of the four notebooks."""
+
+    TRAIN = "train"
+    ROBUSTNESS = "robustness"
+    SIMILARITY = "similarity"
+    RESULTS = "results"
+
+    @classmethod
+    def parse(cls, value: "str | StepKind") -> "StepKind":
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown step kind {value!r}; expected one of: {allowed}") from None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook execution of a profile's grid.
+
+    Attributes:
+        name: unique step id, ``"<run>/<kind>"`` (e.g. ``"main-baseline-s0/train"``).
+        run: run name; the step's outputs live in ``<out>/runs/<run>/`` (``analysis/`` for the
+            similarity and results steps).
+        kind: which notebook (``notebooks/<kind>.ipynb``).
+        parameters: papermill parameters (paths are relative to the output directory and are
+            made absolute by the runner).
+        depends_on: names of the steps that must have completed first.
+        labels: descriptive columns of the run (experiment, condition, group, seed, role).
+    """
+
+    name: str
+    run: str
+    kind: StepKind
+    parameters: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def notebook(self) -> str:
+        """File name of the notebook this step executes (in ``notebooks/``)."""
+        return f"{self.kind.value}.ipynb"
+
+
+@dataclass
+class Profile:
+    """A validated profile (see the module docstring for the YAML schema)."""
+
+    name: str
+    description: str
+    hardware: str
+    budget_minutes: float | None
+    train: dict[str, Any]
+    seeds: list[int]
+    experiments: list[dict[str, Any]]
+    evaluation: dict[str, Any]
+    similarity: dict[str, Any]
+    headline: list[dict[str, Any]]
+    source_path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_yaml(self) -> str:
+        """The profile as YAML text (the data it was loaded from)."""
+        return yaml.safe_dump(self.raw, sort_keys=False)
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped with pixsim (``pixsim/profiles/*.yaml``), sorted."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load and validate a profile by name (``smoke``, ``quick``, ``paper``) or YAML path.
+
+    Raises:
+        ValueError: unknown profile name, or a profile whose content is invalid (the message
+            names the field and what was expected).
+    """
+    path = Path(name_or_path)
+    if path.suffix not in {".yaml", ".yml"} or not path.exists():
+        candidate = PROFILE_DIR / f"{name_or_path}.yaml"
+        if not candidate.exists():
+            raise ValueError(
+                f"unknown profile {str(name_or_path)!r}; expected one of {available_profiles()} "
+                "or the path of a profile YAML file"
+            )
+        path = candidate
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    profile = profile_from_dict(raw)
+    profile.source_path = path
+    return profile
+
+
+def _require(mapping: dict, key: str, kind: type | tuple, where: str) -> Any:
+    if key not in mapping:
+        raise ValueError(f"profile field {where}.{key} is missing")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise ValueError(f"profile field {where}.{key} must be {kind}, got {value!r}")
+    return value
+
+
+def _check_name(value: str, where: str) -> None:
+    if not isinstance(value, str) or not _NAME_RE.match(value) or "-" in value:
+        raise ValueError(
+            f"{where} {value!r} is not a valid name: use letters, digits, '_' or '.' "
+            "(no '-', which separates name parts in run names)"
+        )
+
+
+def _check_seeds(seeds: Any, where: str) -> list[int]:
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise ValueError(f"{where} must be a non-empty list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where} has repeated seeds: {seeds!r}")
+    return list(seeds)
+
+
+def _check_overrides(overrides: dict, where: str) -> None:
+    owned = _GRID_OWNED & set(overrides)
+    if owned:
+        raise ValueError(f"{where} sets {sorted(owned)}, which the grid sets itself; remove them")
+
+
+def profile_from_dict(raw: dict[str, Any]) -> Profile:
+    """Validate a profile given as a dict (the parsed YAML) and return a :class:`Profile`."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"a profile must be a mapping, got {type(raw).__name__}")
+    name = _require(raw, "name", str, "profile")
+    _check_name(name, "profile name")
+    train = dict(raw.get("train") or {})
+    _check_overrides(train, "profile field train")
+    seeds = _check_seeds(raw.get("seeds"), "profile field seeds")
+    experiments = _require(raw, "experiments", list, "profile")
+    if not experiments:
+        raise ValueError("profile field experiments must list at least one experiment")
+    seen: set[str] = set()
+    for e_idx, exp in enumerate(experiments):
+        where = f"experiments[{e_idx}]"
+        if not isinstance(exp, dict):
+            raise ValueError(f"{where} must be a mapping, got {exp!r}")
+        ename = _require(exp, "name", str, where)
+        _check_name(ename, f"{where}.name")
+        if ename in seen:
+            raise ValueError(f"experiment name {ename!r} is used twice")
+        seen.add(ename)
+        _check_overrides(dict(exp.get("train") or {}), f"{where}.train")
+        source = exp.get("source", {"seed": 1000})
+        if source is not None:
+            if not isinstance(source, dict):
+                raise ValueError(f"{where}.source must be a mapping or null, got {source!r}")
+            _check_seeds([source.get("seed", 1000)], f"{where}.source.seed")
+        conditions = _require(exp, "conditions", list, where)
+        if not conditions:
+            raise ValueError(f"{where}.conditions must list at least one condition")
+        cnames: set[str] = set()
+        for c_idx, cond in enumerate(conditions):
+            cwhere = f"{where}.conditions[{c_idx}]"
+            if not isinstance(cond, dict):
+                raise ValueError(f"{cwhere} must be a mapping, got {cond!r}")
+            cname = _require(cond, "name", str, cwhere)
+            _check_name(cname, f"{cwhere}.name")
+            if cname in cnames or cname == "source":
+                raise ValueError(f"condition name {cname!r} is used twice (or is reserved) in {ename!r}")
+            cnames.add(cname)
+            if "seeds" in cond:
+                _check_seeds(cond["seeds"], f"{cwhere}.seeds")
+            _check_overrides({k: v for k, v in cond.items() if k not in _CONDITION_META}, cwhere)
+    evaluation = dict(raw.get("evaluation") or {})
+    if "suite" not in evaluation:
+        raise ValueError("profile field evaluation.suite is missing (a robustness suite name)")
+    similarity = dict(raw.get("similarity") or {})
+    headline = list(raw.get("headline") or [])
+    for h_idx, h in enumerate(headline):
+        if not isinstance(h, dict) or not {"label", "attack", "epsilon"} <= set(h):
+            raise ValueError(
+                f"headline[{h_idx}] must be a mapping with label, attack and epsilon, got {h!r}"
+            )
+    budget = raw.get("budget_minutes")
+    if budget is not None and (not isinstance(budget, (int, float)) or budget <= 0):
+        raise ValueError(f"profile field budget_minutes must be a positive number, got {budget!r}")
+    return Profile(
+        name=name,
+        description=str(raw.get("description", "")).strip(),
+        hardware=str(raw.get("hardware", "")).strip(),
+        budget_minutes=budget,
+        train=train,
+        seeds=seeds,
+        experiments=experiments,
+        evaluation=evaluation,
+        similarity=similarity,
+        headline=headline,
+        raw=copy.deepcopy(raw),
+    )
+
+
+def _train_params(profile: Profile, exp: dict, overrides: dict, seed: int, run: str) -> dict:
+    params: dict[str, Any] = {}
+    params.update(profile.train)
+    params.update(exp.get("train") or {})
+    params.update(overrides)
+    params.update({"seed": seed, "run_name": run, "out_dir": "runs"})
+    return params
+
+
+def _role(params: dict) -> str:
+    return "regularized" if float(params.get("alpha", 0) or 0) > 0 else "baseline"
+
+
+def expand_grid(profile: Profile) -> list[Step]:
+    """Expand a profile into its ordered list of steps (see the module docstring).
+
+    Step parameters use paths relative to the output directory (``runs/...``, ``analysis``);
+    :mod:`pixsim.reproduce` makes them absolute. Train-step parameters are exactly TrainConfig
+    fields; robustness-step parameters are those of ``notebooks/robustness.ipynb``.
+    """
+    steps: list[Step] = []
+    eval_steps: list[str] = []
+    for exp in profile.experiments:
+        ename = exp["name"]
+        source = exp.get("source", {"seed": 1000})
+        source_step = None
+        if source is not None:
+            run = f"{ename}-source"
+            overrides = {k: v for k, v in source.items() if k != "seed"}
+            overrides.setdefault("alpha", 0.0)
+            params = _train_params(profile, exp, overrides, int(source.get("seed", 1000)), run)
+            labels = {"experiment": ename, "condition": "source", "group": "source",
+                      "seed": params["seed"], "role": "source"}
+            source_step = Step(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
+            steps.append(source_step)
+        for cond in exp["conditions"]:
+            overrides = {k: v for k, v in cond.items() if k not in _CONDITION_META}
+            for seed in cond.get("seeds", profile.seeds):
+                run = f"{ename}-{cond['name']}-s{seed}"
+                params = _train_params(profile, exp, overrides, seed, run)
+                labels = {"experiment": ename, "condition": cond["name"],
+                          "group": cond.get("group", "main"), "seed": seed, "role": _role(params)}
+                train_step = Step(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
+                eval_params: dict[str, Any] = dict(profile.evaluation)
+                eval_params.update(exp.get("evaluation") or {})
+                eval_params.update({
+                    "checkpoint": f"runs/{run}",
+                    "source_checkpoint": f"runs/{source_step.run}" if source_step else "",
+                    "out_csv": f"runs/{run}/robustness.csv",
+                    "run_name": run,
+                    "experiment": ename,
+                    "condition": cond["name"],
+                    "group": labels["group"],
+                    "profile": profile.name,
+                    "seed": seed,
+                })
+                deps = (train_step.name,) + ((source_step.name,) if source_step else ())
+                eval_step = Step(f"{run}/robustness", run, StepKind.ROBUSTNESS, eval_params,
+                                 deps, labels)
+                steps += [train_step, eval_step]
+                eval_steps.append(eval_step.name)
+    sim_params = dict(profile.similarity)
+    sim_params.update({"out_dir": "analysis"})
+    steps.append(Step("analysis/similarity", "analysis", StepKind.SIMILARITY, sim_params, (),
+                      {"role": "analysis"}))
+    steps.append(Step("analysis/results", "analysis", StepKind.RESULTS,
+                      {"results_dir": ".", "profile": profile.name},
+                      tuple(eval_steps) + ("analysis/similarity",), {"role": "analysis"}))
+    return steps
+
+
+def select_steps(steps: list[Step], pattern: str | None) -> list[Step]:
+    """Steps whose name matches the regular expression ``pattern`` (all when None).
+
+    The analysis steps (similarity, results) are always kept so that the book reflects
+    whatever runs exist.
+    """
+    if not pattern:
+        return list(steps)
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"--only pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    return [s for s in steps if rx.search(s.name) or s.kind in (StepKind.SIMILARITY, StepKind.RESULTS)]
+
+
+def validate_train_configs(profile: Profile) -> int:
+    """Build a ``pixsim.config.TrainConfig`` from every train step and validate it.
+
+    Returns the number of configurations checked. Raises ``ValueError`` naming the run whose
+    configuration is invalid. Data paths are not checked (that happens when a run starts).
+    """
+    from pixsim.config import TrainConfig
+
+    count = 0
+    for step in expand_grid(profile):
+        if step.kind is not StepKind.TRAIN:
+            continue
+        try:
+            cfg = TrainConfig.from_dict(dict(step.parameters))
+            cfg.validate()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"profile {profile.name!r}, run {step.run!r}: {exc}") from exc
+        count += 1
+    return count

@@ -1,0 +1,219 @@
+"""The results store: one directory per run, completion markers, and gathering tidy tables.
+
+Layout of a profile's output directory (``results/<profile>`` by default)::
+
+    <out>/
+      profile.yaml                 the profile as run
+      reproduce.json               what the last `pixsim reproduce` did (steps, seconds, failures)
+      runs/<run>/
+        train.ipynb                executed training notebook
+        <checkpoint>               written by pixsim.train (path recorded in train_summary.json)
+        train_summary.json         checkpoint path, clean accuracy, seconds, config
+        history.csv                per-epoch training metrics
+        robustness.ipynb           executed robustness notebook
+        robustness.csv             tidy robustness rows (one per attack x norm x epsilon ...)
+        <kind>.done.json           completion marker written after a step succeeded
+      analysis/
+        similarity.ipynb, results.ipynb, figures and gathered tables (results.csv, ...)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+TRAIN_SUMMARY = "train_summary.json"
+HISTORY = "history.csv"
+ROBUSTNESS_CSV = "robustness.csv"
+
+# outputs (relative to the step's directory) that must exist for a step to count as complete
+STEP_OUTPUTS = {
+    "train": ("train.ipynb", TRAIN_SUMMARY, HISTORY),
+    "robustness": ("robustness.ipynb", ROBUSTNESS_CSV),
+    "similarity": ("similarity.ipynb",),
+    "results": ("results.ipynb",),
+}
+
+
+def parameters_digest(parameters: dict[str, Any]) -> str:
+    """A short stable hash of a step's parameters (JSON with sorted keys)."""
+    text = json.dumps(parameters, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def marker_path(step_dir: str | Path, kind: str) -> Path:
+    """Path of the completion marker of step ``kind`` in ``step_dir``."""
+    return Path(step_dir) / f"{kind}.done.json"
+
+
+def write_marker(step_dir: str | Path, kind: str, parameters: dict[str, Any], seconds: float) -> Path:
+    """Record that step ``kind`` completed in ``step_dir`` with these parameters."""
+    path = marker_path(step_dir, kind)
+    path.write_text(json.dumps({
+        "kind": kind,
+        "digest": parameters_digest(parameters),
+        "parameters": parameters,
+        "seconds": round(float(seconds), 3),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }, indent=1, default=str))
+    return path
+
+
+def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> bool:
+    """True when step ``kind`` finished in ``step_dir`` with the same parameters.
+
+    Complete means: the marker exists, its parameter digest matches, and every expected
+    output file (``STEP_OUTPUTS[kind]``) exists and is non-empty. A run whose outputs were
+    deleted, or whose parameters changed in the profile, is not complete and is run again.
+    """
+    step_dir = Path(step_dir)
+    marker = marker_path(step_dir, kind)
+    if not marker.exists():
+        return False
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if info.get("digest") != parameters_digest(parameters):
+        return False
+    for name in STEP_OUTPUTS.get(kind, ()):
+        f = step_dir / name
+        if not f.exists() or f.stat().st_size == 0:
+            return False
+    return True
+
+
+def write_train_summary(run_dir: str | Path, result: Any, *, config: dict[str, Any],
+                        extra: dict[str, Any] | None = None) -> Path:
+    """Write ``train_summary.json`` and ``history.csv`` for a finished training run.
+
+    Args:
+        run_dir: the run's directory (created if needed).
+        result: a ``pixsim.train.TrainResult`` (its ``checkpoint`` path and ``history``, a
+            per-epoch DataFrame).
+        config: the run's TrainConfig as a dict.
+        extra: further JSON-able fields (e.g. clean test accuracy).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = Path(getattr(result, "checkpoint"))
+    history = getattr(result, "history", None)
+    if isinstance(history, pd.DataFrame):
+        history.to_csv(run_dir / HISTORY, index=False)
+    else:
+        pd.DataFrame(history or []).to_csv(run_dir / HISTORY, index=False)
+    try:
+        ckpt_ref = str(ckpt.resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        ckpt_ref = str(ckpt.resolve())
+    summary = {"checkpoint": ckpt_ref, "config": config}
+    summary.update(extra or {})
+    path = run_dir / TRAIN_SUMMARY
+    path.write_text(json.dumps(summary, indent=1, default=str))
+    return path
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """Resolve a checkpoint file or a run directory (holding ``train_summary.json``) to a file.
+
+    Raises:
+        FileNotFoundError: nothing usable at ``path`` (the message says what was looked for).
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    summary = path / TRAIN_SUMMARY
+    if path.is_dir() and summary.exists():
+        ref = Path(json.loads(summary.read_text())["checkpoint"])
+        ckpt = ref if ref.is_absolute() else path / ref
+        if ckpt.exists():
+            return ckpt
+        raise FileNotFoundError(f"{summary} names checkpoint {ckpt}, which does not exist")
+    raise FileNotFoundError(
+        f"no checkpoint at {path}: expected a checkpoint file or a run directory with {TRAIN_SUMMARY}"
+    )
+
+
+def _concat_csvs(files: Iterable[Path], add_run: bool = True) -> pd.DataFrame:
+    frames = []
+    for f in sorted(files):
+        try:
+            df = pd.read_csv(f)
+        except pd.errors.EmptyDataError:
+            continue
+        if add_run and "run_name" not in df.columns:
+            df.insert(0, "run_name", f.parent.name)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
+
+
+def gather_results(out_dir: str | Path) -> pd.DataFrame:
+    """All robustness rows of a profile's output directory, concatenated into one tidy table."""
+    return _concat_csvs(Path(out_dir).glob(f"runs/*/{ROBUSTNESS_CSV}"))
+
+
+def gather_histories(out_dir: str | Path) -> pd.DataFrame:
+    """All per-epoch training histories of a profile, with a ``run_name`` column."""
+    return _concat_csvs(Path(out_dir).glob(f"runs/*/{HISTORY}"))
+
+
+def gather_runs(out_dir: str | Path) -> pd.DataFrame:
+    """One row per training run: run name, its labels (from ``reproduce.json``), config and
+    summary fields (clean accuracy, seconds, ...) from ``train_summary.json``."""
+    out_dir = Path(out_dir)
+    labels = {}
+    manifest = read_manifest(out_dir)
+    for step in manifest.get("steps", []):
+        if step.get("kind") == "train":
+            labels[step["run"]] = dict(step.get("labels", {}))
+            labels[step["run"]]["status"] = step.get("status")
+            labels[step["run"]]["train_seconds"] = step.get("seconds")
+    rows = []
+    for summary in sorted(out_dir.glob(f"runs/*/{TRAIN_SUMMARY}")):
+        info = json.loads(summary.read_text())
+        run = summary.parent.name
+        row: dict[str, Any] = {"run_name": run}
+        row.update(labels.pop(run, {}))
+        cfg = info.get("config", {})
+        for key in ("dataset", "reg_dataset", "alpha", "threshold", "target", "k", "n_reg",
+                    "arch", "width", "epochs", "train_limit"):
+            if key in cfg:
+                row[key] = cfg[key]
+        for key, value in info.items():
+            if key not in ("config", "checkpoint") and not isinstance(value, (dict, list)):
+                row[key] = value
+        rows.append(row)
+    for run, lab in labels.items():  # runs listed in the manifest that left no summary
+        rows.append({"run_name": run, **lab})
+    return pd.DataFrame(rows)
+
+
+def write_manifest(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write ``reproduce.json`` (what the runner did) into ``out_dir``."""
+    path = Path(out_dir) / "reproduce.json"
+    path.write_text(json.dumps(manifest, indent=1, default=str))
+    return path
+
+
+def read_manifest(out_dir: str | Path) -> dict[str, Any]:
+    """Read ``reproduce.json`` from ``out_dir`` ({} when absent)."""
+    path = Path(out_dir) / "reproduce.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Save a tidy table as CSV (and as Parquet beside it when pyarrow is installed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return path
+    df.to_parquet(path.with_suffix(".parquet"), index=False)
+    return path

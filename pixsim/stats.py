@@ -1,0 +1,265 @@
+"""Statistics over seeds and the comparison with the paper's numbers.
+
+- :func:`summarize`: mean, standard deviation (ddof=1) and number of seeds per group.
+- :func:`compare_conditions`: baseline vs each other condition, Welch's t-test and the
+  Mann-Whitney U test (``scipy.stats``), with n per side.
+- :func:`paper_headline_table`: PAPER.md section 6 as data, with its citation.
+- :func:`paper_comparison`: our headline numbers beside the paper's, only where the
+  classification and regularization data sets match; otherwise a row says why not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+PAPER_CITATION = (
+    "Attias, Pehlevan & Obeid, Pixel-Based Similarities as an Alternative to Neural Data for "
+    "Improving Convolutional Neural Network Adversarial Robustness, arXiv:2410.03952 (v3), "
+    "section 6 / figures; values read from figures, +-0.02"
+)
+
+# PAPER.md section 6: grayscale CIFAR-10, ResNet18, alpha 10, Th 0.8 (ranges -> lo/hi).
+# (regularization data, metric, low, high); Boundary is the median ||delta||_2^2 / D.
+_PAPER_ROWS = [
+    ("none", "clean", 0.88, 0.88), ("none", "gaussian@0.1", 0.14, 0.14),
+    ("none", "transfer_fgsm@0.02", 0.31, 0.31), ("none", "boundary_mse", 2.8e-3, 2.8e-3),
+    ("cifar10", "clean", 0.83, 0.86), ("cifar10", "gaussian@0.1", 0.42, 0.42),
+    ("cifar10", "transfer_fgsm@0.02", 0.56, 0.56), ("cifar10", "boundary_mse", 6.0e-3, 6.0e-3),
+    ("cifar100", "clean", 0.83, 0.86), ("cifar100", "gaussian@0.1", 0.40, 0.40),
+    ("cifar100", "transfer_fgsm@0.02", 0.53, 0.53), ("cifar100", "boundary_mse", 4.6e-3, 4.6e-3),
+    ("image_folder", "clean", 0.83, 0.86), ("image_folder", "gaussian@0.1", 0.40, 0.40),
+    ("image_folder", "transfer_fgsm@0.02", 0.53, 0.53),
+    ("image_folder", "boundary_mse", 5.2e-3, 5.2e-3),
+]
+
+
+def paper_headline_table() -> pd.DataFrame:
+    """The paper's headline table (PAPER.md section 6) as tidy rows.
+
+    Columns: dataset (``cifar10``), arch (``resnet18``), reg_dataset (``none`` = unregularized,
+    ``image_folder`` = ImageNet), alpha, threshold, metric (``clean``, ``gaussian@0.1``,
+    ``transfer_fgsm@0.02``, ``boundary_mse``), paper_low, paper_high, source (citation).
+    Accuracies are fractions in [0, 1]; epsilons in pixel units [0, 1].
+    """
+    rows = []
+    for reg, metric, lo, hi in _PAPER_ROWS:
+        rows.append({
+            "dataset": "cifar10", "arch": "resnet18", "reg_dataset": reg,
+            "alpha": 0.0 if reg == "none" else 10.0, "threshold": None if reg == "none" else 0.8,
+            "metric": metric, "paper_low": lo, "paper_high": hi, "source": PAPER_CITATION,
+        })
+    return pd.DataFrame(rows)
+
+
+def paper_headline_wide() -> pd.DataFrame:
+    """The paper's headline table in the layout of PAPER.md section 6 (one row per
+    regularization data set, ranges written ``lo-hi``), for display."""
+    df = paper_headline_table()
+
+    def fmt(r):
+        if r.metric == "boundary_mse":
+            return f"{r.paper_low * 1e3:.1f}"
+        return f"{r.paper_low:.2f}" if r.paper_low == r.paper_high else f"{r.paper_low:.2f}-{r.paper_high:.2f}"
+
+    df["value"] = [fmt(r) for r in df.itertuples()]
+    wide = df.pivot(index="reg_dataset", columns="metric", values="value")
+    wide = wide.loc[["none", "cifar10", "cifar100", "image_folder"],
+                    ["clean", "gaussian@0.1", "transfer_fgsm@0.02", "boundary_mse"]]
+    wide.columns = ["clean", "Gaussian sigma 0.1", "transferred FGSM eps 0.02", "Boundary (x1e-3)"]
+    wide.index = ["none", "CIFAR-10", "CIFAR-100", "ImageNet"]
+    wide.index.name = "regularization data"
+    return wide
+
+
+def summarize(df: pd.DataFrame, value: str, by: Sequence[str]) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof=1; NaN for one seed) and n of ``value`` per group.
+
+    Args:
+        df: tidy table, one row per observation (e.g. per seed).
+        value: column to summarise.
+        by: grouping columns.
+
+    Returns:
+        DataFrame with ``by`` columns plus ``mean``, ``sd``, ``n`` and ``mean_sd``
+        (text ``"0.812 +- 0.004"``).
+    """
+    _check_columns(df, [value, *by])
+    g = df.groupby(list(by), dropna=False, sort=True)[value]
+    out = g.agg(mean="mean", sd=lambda s: s.std(ddof=1) if len(s) > 1 else np.nan,
+                n="count").reset_index()
+    out["mean_sd"] = [format_mean_sd(m, s) for m, s in zip(out["mean"], out["sd"])]
+    return out
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """``"m +- s"`` with ``digits`` decimals (``"m (n=1)"`` style ``"m +- nan"`` avoided)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} +- {sd:.{digits}f}"
+
+
+def two_sample_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Welch's t-test and the two-sided Mann-Whitney U test of samples ``a`` vs ``b``.
+
+    Returns a dict with ``n_a``, ``n_b``, ``mean_a``, ``mean_b``, ``diff`` (mean_b - mean_a),
+    ``welch_t``, ``welch_p``, ``mwu_u`` (U statistic of ``b``), ``mwu_p``. Tests need at least
+    two values per side (NaN otherwise); NaNs in the inputs are dropped.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    out = {"n_a": len(a), "n_b": len(b),
+           "mean_a": float(a.mean()) if len(a) else np.nan,
+           "mean_b": float(b.mean()) if len(b) else np.nan}
+    out["diff"] = out["mean_b"] - out["mean_a"]
+    out.update(welch_t=np.nan, welch_p=np.nan, mwu_u=np.nan, mwu_p=np.nan)
+    if len(a) >= 2 and len(b) >= 2:
+        if np.ptp(np.concatenate([a, b])) > 0:
+            t = sps.ttest_ind(b, a, equal_var=False)
+            out["welch_t"], out["welch_p"] = float(t.statistic), float(t.pvalue)
+        u = sps.mannwhitneyu(b, a, alternative="two-sided")
+        out["mwu_u"], out["mwu_p"] = float(u.statistic), float(u.pvalue)
+    return out
+
+
+def compare_conditions(df: pd.DataFrame, value: str, by: Sequence[str], *,
+                       condition: str = "condition", baseline: str = "baseline") -> pd.DataFrame:
+    """Each non-baseline condition against the baseline, within each group of ``by``.
+
+    Args:
+        df: tidy table with one row per seed (e.g. accuracy of one run at one epsilon).
+        value: the compared column (e.g. ``accuracy``).
+        by: columns that define a comparison (e.g. experiment, attack, epsilon).
+        condition: the column naming the condition.
+        baseline: the condition everything is compared with.
+
+    Returns:
+        One row per group x condition: ``by``, ``condition``, ``baseline`` (mean +- sd),
+        ``regularized`` (mean +- sd of the condition), ``diff``, ``welch_t``, ``welch_p``,
+        ``mwu_u``, ``mwu_p``, ``n_baseline``, ``n``.
+    """
+    _check_columns(df, [value, condition, *by])
+    if baseline not in set(df[condition]):
+        raise ValueError(f"baseline condition {baseline!r} not found in column {condition!r}; "
+                         f"found {sorted(map(str, set(df[condition])))}")
+    rows = []
+    groups = df.groupby(list(by), dropna=False, sort=True) if by else [((), df)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        base = part.loc[part[condition] == baseline, value]
+        for cond in sorted(set(part[condition]) - {baseline}):
+            other = part.loc[part[condition] == cond, value]
+            res = two_sample_tests(base, other)
+            row = dict(zip(by, key))
+            row.update({
+                condition: cond,
+                "baseline": format_mean_sd(res["mean_a"], _sd(base)),
+                "regularized": format_mean_sd(res["mean_b"], _sd(other)),
+                "diff": res["diff"], "welch_t": res["welch_t"], "welch_p": res["welch_p"],
+                "mwu_u": res["mwu_u"], "mwu_p": res["mwu_p"],
+                "n_baseline": res["n_a"], "n": res["n_b"],
+            })
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paper_comparison(ours: pd.DataFrame) -> pd.DataFrame:
+    """Our headline numbers beside the paper's, where the data sets match.
+
+    Args:
+        ours: rows with ``dataset``, ``reg_dataset`` (``none`` for the baseline), ``metric``
+            (same vocabulary as :func:`paper_headline_table`), ``mean``, ``sd``, ``n``.
+
+    Returns:
+        One row per row of ``ours``: its columns plus ``paper`` (text, ``lo-hi``) and
+        ``comparable`` / ``note``. A row is comparable only when the classification data set
+        and the regularization data set both match a row of the paper's table; otherwise the
+        note says which data set differs and the paper column is empty.
+    """
+    _check_columns(ours, ["dataset", "reg_dataset", "metric", "mean", "sd", "n"])
+    paper = paper_headline_table()
+    out = []
+    for r in ours.to_dict("records"):
+        match = paper[(paper.dataset == r["dataset"]) & (paper.reg_dataset == r["reg_dataset"])
+                      & (paper.metric == r["metric"])]
+        row = dict(r)
+        if len(match):
+            m = match.iloc[0]
+            row["paper"] = (f"{m.paper_low:.3g}" if m.paper_low == m.paper_high
+                            else f"{m.paper_low:.3g}-{m.paper_high:.3g}")
+            row["comparable"] = True
+            row["note"] = "same data sets as the paper (model size and epochs may differ)"
+        else:
+            row["paper"] = ""
+            row["comparable"] = False
+            if r["dataset"] not in set(paper.dataset):
+                row["note"] = (f"no direct comparison: classification data {r['dataset']} "
+                               "vs the paper's grayscale cifar10")
+            else:
+                row["note"] = "no direct comparison: the paper's table has no such row"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _sd(values) -> float:
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _check_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+def offdiagonal(matrix) -> np.ndarray:
+    """The strict upper triangle of a square matrix (each unordered pair once), as 1-D array."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"expected a square matrix, got shape {m.shape}")
+    return m[np.triu_indices(m.shape[0], k=1)]
+
+
+def threshold_fractions(matrix, thresholds: Sequence[float]) -> pd.DataFrame:
+    """Fraction of unordered image pairs with S > Th, S < -Th and |S| <= Th, per threshold.
+
+    Args:
+        matrix: S_pixel, [N, N] with values in [-1, 1].
+        thresholds: values of Th in [0, 1).
+
+    Returns:
+        One row per threshold: ``threshold``, ``above`` (S > Th, target +1), ``below``
+        (S < -Th, target -1), ``between`` (target 0), ``pairs`` (N (N - 1) / 2).
+    """
+    s = offdiagonal(matrix)
+    rows = []
+    for th in thresholds:
+        if not 0 <= th < 1:
+            raise ValueError(f"threshold {th!r} outside [0, 1)")
+        above, below = float(np.mean(s > th)), float(np.mean(s < -th))
+        rows.append({"threshold": th, "above": above, "below": below,
+                     "between": 1.0 - above - below, "pairs": len(s)})
+    return pd.DataFrame(rows)
+
+
+def example_pairs(matrix, per_kind: int = 2) -> pd.DataFrame:
+    """Pairs (i < j) at the highest, closest-to-zero and most negative S_pixel.
+
+    Returns rows ``kind`` (``high`` / ``zero`` / ``negative``), ``i``, ``j``, ``similarity``.
+    """
+    m = np.asarray(matrix)
+    iu, ju = np.triu_indices(m.shape[0], k=1)
+    s = m[iu, ju]
+    picks = {"high": np.argsort(-s)[:per_kind], "zero": np.argsort(np.abs(s))[:per_kind],
+             "negative": np.argsort(s)[:per_kind]}
+    return pd.DataFrame([{"kind": kind, "i": int(iu[p]), "j": int(ju[p]), "similarity": float(s[p])}
+                         for kind, idx in picks.items() for p in idx])
