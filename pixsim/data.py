@@ -275,6 +275,8 @@ def draw_crop_flip(
     Returns:
         (dy int64 [batch], dx int64 [batch], flip bool [batch]).
     """
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
     device = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(0, 2 * padding + 1, (batch, 2), generator=generator, device=device)
     flip = torch.rand(batch, generator=generator, device=device) < 0.5

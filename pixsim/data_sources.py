@@ -39,7 +39,6 @@ from pixsim.datasets_io import (
     CIFAR100Files,
     DatasetNotFoundError,
     idx_file,
-    list_image_files,
     read_idx,
     read_image_folder,
 )
@@ -248,10 +247,15 @@ def load_image_folder(split: str, root, grayscale: bool, limit: int | None, prog
         else:
             options = [base / "test", base / "val"]
         for folder in options:
-            if folder.is_dir() and list_image_files(folder):
+            if not folder.is_dir():
+                search.miss(str(folder), "no such folder")
+                continue
+            try:
                 images, labels, classes = read_image_folder(folder, grayscale=grayscale, limit=limit, progress=progress)
-                return Loaded(images, labels, len(classes), str(folder))
-            search.miss(str(folder), "no such folder" if not folder.is_dir() else "no image files")
+            except DatasetNotFoundError:
+                search.miss(str(folder), "no image files")
+                continue
+            return Loaded(images, labels, len(classes), str(folder))
     raise search.error(
         [
             "there is no download: pass root=<folder tree of image files> (for the paper, ImageNet "

@@ -200,11 +200,12 @@ def to_grayscale(images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     if images.shape[1] == 1:
         return images
     if images.dtype == torch.uint8:
-        w = torch.tensor([19595, 38470, 7471], dtype=torch.int32, device=images.device).view(1, 3, 1, 1)
         out = torch.empty((images.shape[0], 1, *images.shape[2:]), dtype=torch.uint8, device=images.device)
         for s in range(0, images.shape[0], chunk):
-            acc = (images[s : s + chunk].to(torch.int32) * w).sum(1, keepdim=True) + 0x8000
-            out[s : s + chunk] = (acc >> 16).to(torch.uint8)
+            part = images[s : s + chunk]
+            acc = part[:, 0:1].to(torch.int32) * 19595
+            acc.add_(part[:, 1:2].to(torch.int32), alpha=38470).add_(part[:, 2:3].to(torch.int32), alpha=7471)
+            out[s : s + chunk] = acc.add_(0x8000).bitwise_right_shift_(16)
         return out
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
