@@ -75,6 +75,7 @@ class TrainConfig:
     val_fraction: float = _opt(0.01, "fraction of the training set held out for validation")
     seed: int = _opt(0, "seed of weights, data order, pairs and augmentation")
     device: str = _opt("auto", "'auto', 'cpu', 'cuda' or 'cuda:N'")
+    num_threads: int | None = _opt(None, "CPU threads for torch (none: all cores)")
     data_root: str | None = _opt(None, "data directory (none: $PIXSIM_DATA, then known places)")
     out_dir: str = _opt("runs", "directory holding one sub-directory per run")
     run_name: str | None = _opt(None, "run directory name (none: derived from the config)")
@@ -84,6 +85,7 @@ class TrainConfig:
     frozen_reg_augmentation: bool = _opt(False, "augment the regularization images once (paper's code)")
     amp: str = _opt("none", "mixed precision", "amp")
     channels_last: bool = _opt(False, "channels_last memory format (CUDA)")
+    synthetic_size: int = _opt(32, "image side in pixels of the 'synthetic' data set (tests)")
     eval_batch_size: int = _opt(500, "batch size of validation and test passes")
     corr_pairs: int = _opt(256, "fixed pairs on which S_cnn-target correlation is tracked (eval mode)")
     quiet: bool = _opt(False, "no progress bars or messages")
@@ -91,7 +93,7 @@ class TrainConfig:
     # fields that do not change the trained weights: left out of the derived run name, and
     # allowed to differ when a run is resumed
     RUNTIME_FIELDS: typing.ClassVar[frozenset[str]] = frozenset(
-        {"device", "data_root", "out_dir", "run_name", "quiet", "epochs", "test_limit", "eval_batch_size"}
+        {"device", "num_threads", "data_root", "out_dir", "run_name", "quiet", "epochs", "test_limit", "eval_batch_size"}
     )
 
     def __post_init__(self) -> None:
@@ -203,6 +205,9 @@ class TrainConfig:
                  "an integer >= 1 (stage widths are width, 2*width, 4*width, 8*width channels)")
         for name in ("epochs", "batch_size", "cycle_phases", "phase_epochs", "eval_batch_size"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        if self.num_threads is not None:
+            _require(self.num_threads >= 1, "num_threads", self.num_threads, "None or an integer >= 1")
+        _require(self.synthetic_size >= 8, "synthetic_size", self.synthetic_size, "an integer >= 8")
         _require(self.corr_pairs >= 2, "corr_pairs", self.corr_pairs, "an integer >= 2")
         _require(self.lr > 0, "lr", self.lr, "a number > 0")
         _require(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
