@@ -186,7 +186,8 @@ def load_dataset(
             False only checks that the files exist.
         progress: tqdm progress bar while reading an image folder.
         **options: ``synthetic`` only: ``n``, ``size``, ``channels``, ``num_classes``, ``noise``
-            (see :func:`synthetic_dataset`).
+            (see :func:`synthetic_dataset`); with ``grayscale=True`` 3-channel synthetic images
+            are converted to luma like the real data sets.
 
     Returns:
         :class:`ImageSet` with images [N, C, H, W]: CIFAR 32 x 32, MNIST-type 28 x 28, image

@@ -156,7 +156,7 @@ def load_mnist_type(name: str, split: str, root, download: bool) -> Loaded:
         ds = cls(str(base), train=train, download=False)
         return Loaded(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), 10, f"{base} (torchvision {cls.__name__})")
 
-    for base, explicit in _bases(root, search) + [(default_data_dir(), False)]:
+    def try_base(base: Path, explicit: bool) -> Loaded | None:
         if _torchvision_mnist_present(cls, base):
             return from_torchvision(base)
         raw = base / cls.__name__ / "raw"
@@ -165,12 +165,17 @@ def load_mnist_type(name: str, split: str, root, download: bool) -> Loaded:
             found = _flat_idx(base / flat_name, split, search, f"{base / flat_name} (flat idx files)")
         if found is None and explicit:
             found = _flat_idx(base, split, search, f"{base} (flat idx files)")
-        if found is not None:
-            return _from_arrays(found, str(base))
+        return None if found is None else _from_arrays(found, str(base))
+
+    for base, explicit in _bases(root, search):
+        if (loaded := try_base(base, explicit)) is not None:
+            return loaded
     for system in SYSTEM_LOCATIONS.get(name, []):
         found = _flat_idx(system, split, search, f"{system} (system copy)")
         if found is not None:
             return _from_arrays(found, str(system))
+    if (loaded := try_base(default_data_dir(), False)) is not None:
+        return loaded
     how = _how(root, label, f"the four idx files ({', '.join(IDX_FILES['train'] + IDX_FILES['test'])}, .gz or not)")
     if name == "fashion_mnist":
         how.insert(1, "or on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist "

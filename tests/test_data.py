@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import shutil
 from pathlib import Path
 from urllib.error import URLError
 
@@ -117,6 +116,15 @@ def test_pixsim_data_subfolder_and_root_precedence(tmp_path, monkeypatch, no_sys
     write_mnist_files(tmp_path / "env", seed=4)
     with pytest.raises(DatasetNotFoundError):
         load_dataset("mnist")
+
+
+def test_system_copy_before_default_download_folder(tmp_path, monkeypatch):
+    system = write_mnist_files(tmp_path / "debian", seed=1)
+    write_mnist_root(tmp_path / "cache" / "pixsim", name="fashion_mnist", layout="torchvision", seed=2)
+    monkeypatch.setattr(data_sources, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "debian"]})
+    _check_mnist(load_dataset("fashion_mnist"), system, "train", "fashion_mnist")
+    monkeypatch.setattr(data_sources, "SYSTEM_LOCATIONS", {})
+    assert not torch.equal(load_dataset("fashion_mnist").images[:, 0], torch.from_numpy(system["train_images"]))
 
 
 def test_limit_takes_first_images(tmp_path):
@@ -312,6 +320,14 @@ def test_augment_flip_and_crop_cases():
     assert torch.equal(g1, g2)
     with pytest.raises(ValueError, match="padding must be"):
         augment_cifar(torch.rand(2, 1, 4, 4))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_augment_on_cuda_matches_cpu():
+    x = torch.rand(16, 1, 32, 32)
+    dy, dx, flip = draw_crop_flip(16, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(crop_flip(x.cuda(), dy, dx, flip).cpu(), crop_flip(x, dy, dx, flip))
+    assert augment_cifar(x.cuda(), torch.Generator().manual_seed(1)).device.type == "cuda"
 
 
 # ------------------------------------------------------------------------ regularization set
