@@ -244,6 +244,22 @@ class PairSampler:
         s = self.target.raw(i, j).cpu()
         return range_mask(s, self.pair_range, self.threshold, self.threshold2)
 
+    def _mask_inplace(self, s: torch.Tensor) -> torch.Tensor:
+        """:func:`range_mask` as float 0/1, overwriting ``s`` (fewer passes over big blocks)."""
+        th, th2, rng = self.threshold, self.threshold2, self.pair_range
+        if rng is PairRange.HIGH:
+            return s.abs_().gt_(th)
+        if rng is PairRange.LOW:
+            return s.abs_().le_(th)
+        if rng is PairRange.POSITIVE:
+            return s.gt_(-th)
+        if rng is PairRange.NEGATIVE:
+            return s.lt_(th)
+        if rng is PairRange.DOUBLE:
+            a = s.abs_()
+            return (a > th).logical_or_(a <= th2)
+        return s.fill_(1.0)
+
     def _enumerate(self, progress: bool) -> None:
         n = self.n
         dtype = torch.int32 if n < 2**31 else torch.int64
@@ -251,10 +267,11 @@ class PairSampler:
         found_i, found_j = [], []
         for r0 in tqdm(range(0, n - 1, rows), disable=not progress, desc="enumerating pairs"):
             r1 = min(n - 1, r0 + rows)
-            s = self.target.raw_rows(r0, r1, r0).cpu()  # rows r0..r1-1, columns r0..n-1
-            mask = range_mask(s, self.pair_range, self.threshold, self.threshold2)
-            mask &= torch.ones_like(mask).triu(1)  # keep j > i only
+            s = self.target.raw_rows(r0, r1, r0)  # rows r0..r1-1, columns r0..n-1 (fresh)
+            mask = self._mask_inplace(s)
+            mask[:, : r1 - r0].triu_(1)  # keep j > i only (the diagonal is at column r0 + row)
             bi, bj = mask.nonzero(as_tuple=True)
+            bi, bj = bi.cpu(), bj.cpu()
             found_i.append((bi + r0).to(dtype))
             found_j.append((bj + r0).to(dtype))
         pi, pj = torch.cat(found_i), torch.cat(found_j)
