@@ -37,6 +37,7 @@ import enum
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -44,6 +45,7 @@ DENSE_CUTOFF = 0.02
 ESTIMATE_SAMPLES = 65536
 _ESTIMATE_SEED_OFFSET = 0x9E3779B9  # separates the estimation generator from the sampling one
 _BLOCK_ELEMENTS = 2**23  # similarity values per row block during enumeration
+MAX_ENUMERATED = 300_000_000  # refuse to list more pairs (2.4 GB as int32): use rejection
 
 
 class _ParseMixin:
@@ -157,6 +159,40 @@ def triu_pair(t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return i, j
 
 
+class PairPermutation:
+    """Seeded bijection of the unordered pairs i < j of n items, without an n x n table.
+
+    Pair (i, j) has upper-triangle index t (:func:`triu_index`); it maps to
+    t' = (a t + b) mod P, P = n(n-1)/2, with a drawn in [P/4, 3P/4] and gcd(a, P) = 1 (so the
+    map is a bijection), b in [0, P); t' maps back with :func:`triu_pair`. Needs P < 2**46.
+    """
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        p = self.num_pairs = n * (n - 1) // 2
+        if n < 2 or p >= 2**46:
+            raise ValueError(f"PairPermutation needs 2 <= n and n(n-1)/2 < 2**46, got n={n}")
+        self.n, rng, a = n, np.random.default_rng(seed), 1
+        while p > 2:  # a multiplier far from 1 and from P - 1, coprime with P
+            a = int(rng.integers(max(2, p // 4), 3 * p // 4 + 1))
+            if math.gcd(a, p) == 1:
+                break
+        self.a, self.b = a, int(rng.integers(0, p))
+
+    def _mulmod(self, t: torch.Tensor) -> torch.Tensor:
+        """(a * t) mod P without int64 overflow: 16-bit limbs of a, Horner style."""
+        p, r = self.num_pairs, torch.zeros_like(t)
+        for shift in (32, 16, 0):
+            limb = (self.a >> shift) & 0xFFFF
+            r = ((r * 65536) % p + (limb * t) % p) % p
+        return r
+
+    def __call__(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image (i', j'), i' < j', of the unordered pairs {i, j} (LongTensors, i != j)."""
+        lo, hi = torch.minimum(i, j).long(), torch.maximum(i, j).long()
+        t = (self._mulmod(triu_index(lo, hi, self.n)) + self.b) % self.num_pairs
+        return triu_pair(t, self.n)
+
+
 class PairSampler:
     """Reproducible sampler of k index pairs per step, exactly uniform over a pair range.
 
@@ -222,6 +258,11 @@ class PairSampler:
                     f"rejection sampling for pair range {self._describe()} found no allowed pair "
                     f"in {ESTIMATE_SAMPLES} random pairs; use strategy='enumerate' (or 'auto')")
         if self.strategy is SamplingStrategy.ENUMERATE:
+            expected = self.allowed_fraction * self.num_pairs
+            if expected > MAX_ENUMERATED:
+                raise ValueError(
+                    f"enumerating pair range {self._describe()} would list ~{expected:.3g} pairs "
+                    f"(> {MAX_ENUMERATED:.0e}); use strategy='rejection' (or 'auto')")
             self._enumerate(progress)
 
     # -- helpers -------------------------------------------------------------------------------

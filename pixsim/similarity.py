@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixsim.pairs import (  # noqa: F401  (re-exported)
-    PairRange, PairSampler, SamplingStrategy, _ParseMixin, check_range_thresholds, range_mask,
+    PairPermutation, PairRange, PairSampler, SamplingStrategy, _ParseMixin, check_range_thresholds, range_mask,
     triu_index, triu_pair, validate_threshold,
 )
 from pixsim.runtime import resolve_device
@@ -260,9 +260,9 @@ class VectorTarget(SimilarityTarget):
 class ShuffledTarget(SimilarityTarget):
     """Control: the base target's values permuted over the unordered pairs i < j.
 
-    The pair with upper-triangle index t (see :func:`pixsim.pairs.triu_index`) reads the base
-    at t' = (a t + b) mod P, P = n(n-1)/2, with seeded a (gcd(a, P) = 1) and b: a bijection, so
-    the values are exactly a permutation; symmetric, diagonal 1, no N x N storage.
+    Pair (i, j) reads the base at :class:`pixsim.pairs.PairPermutation` (i, j), a seeded
+    bijection of the n(n-1)/2 unordered pairs, so the values are exactly a permutation of the
+    base's; symmetric, diagonal 1, no N x N storage.
 
     Args:
         base: the target to shuffle. threshold: default ``base.threshold``.
@@ -275,29 +275,11 @@ class ShuffledTarget(SimilarityTarget):
         self.base, self.n, self.device, self.seed = base, base.n, base.device, seed
         self._set_thresholds(base.threshold if threshold is None else threshold,
                              base.threshold2 if threshold2 is None else threshold2)
-        p = self.num_pairs = self.n * (self.n - 1) // 2
-        rng = np.random.default_rng(seed)
-        a = 1
-        if p > 2:
-            while True:  # a multiplier far from 1 and from P - 1, coprime with P
-                a = int(rng.integers(max(2, p // 4), max(3, 3 * p // 4 + 1)))
-                if math.gcd(a, p) == 1:
-                    break
-        self.a, self.b = a, int(rng.integers(0, p)) if p > 1 else 0
-
-    def _mulmod(self, t: torch.Tensor) -> torch.Tensor:
-        """(a * t) mod P without int64 overflow (P < 2**46), 16-bit limbs of a, Horner style."""
-        p, r = self.num_pairs, torch.zeros_like(t)
-        for shift in (48, 32, 16, 0):
-            limb = (self.a >> shift) & 0xFFFF
-            r = ((r * 65536) % p + (limb * t) % p) % p
-        return r
+        self.permutation = PairPermutation(self.n, seed)
 
     def source_pairs(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The base pairs that pairs (i, j), i != j, read from."""
-        lo, hi = torch.minimum(i, j), torch.maximum(i, j)
-        t = (self._mulmod(triu_index(lo, hi, self.n)) + self.b) % self.num_pairs
-        return triu_pair(t, self.n)
+        """The base pairs (i', j'), i' < j', that pairs (i, j), i != j, read from."""
+        return self.permutation(i, j)
 
     def raw(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         i, j = self._check_pairs(i, j)

@@ -7,7 +7,7 @@ import torch
 from scipy.stats import chisquare
 
 from pixsim.pairs import (
-    DENSE_CUTOFF, PairRange, PairSampler, SamplingStrategy, range_mask, triu_index, triu_pair,
+    DENSE_CUTOFF, PairPermutation, PairRange, PairSampler, SamplingStrategy, range_mask, triu_index, triu_pair,
 )
 from pixsim.similarity import CategoricalTarget, MatrixTarget, VectorTarget
 
@@ -189,3 +189,26 @@ def test_triangle_index_round_trip():
 def test_pair_range_parse():
     assert PairRange.parse("HIGH") is PairRange.HIGH
     assert PairRange.parse(PairRange.LOW) is PairRange.LOW
+
+
+def test_pair_permutation_is_a_bijection():
+    for n in (2, 3, 30, 101):
+        perm = PairPermutation(n, seed=n)
+        iu = torch.triu_indices(n, n, 1)
+        si, sj = perm(iu[0], iu[1])
+        assert (si < sj).all()
+        assert torch.equal(triu_index(si, sj, n).sort().values, torch.arange(n * (n - 1) // 2))
+        si2, sj2 = perm(iu[1], iu[0])  # unordered: (j, i) reads the same pair
+        assert torch.equal(si, si2) and torch.equal(sj, sj2)
+    assert PairPermutation(30, seed=1).a != PairPermutation(30, seed=2).a or \
+        PairPermutation(30, seed=1).b != PairPermutation(30, seed=2).b
+    with pytest.raises(ValueError, match="n=1"):
+        PairPermutation(1)
+
+
+def test_enumeration_refuses_huge_sets(monkeypatch):
+    import pixsim.pairs as pairs
+
+    monkeypatch.setattr(pairs, "MAX_ENUMERATED", 10)
+    with pytest.raises(ValueError, match="strategy='rejection'"):
+        PairSampler(_uniformity_target(), "all", strategy="enumerate")

@@ -183,7 +183,7 @@ def test_shuffle_index_map_is_exact_for_large_n():
     si, sj = shuf.source_pairs(i, j)
     for a, b, c, d in zip(i.tolist()[:200], j.tolist()[:200], si.tolist(), sj.tolist()):
         t = a * (2 * n - a - 1) // 2 + b - a - 1
-        t2 = (shuf.a * t + shuf.b) % p
+        t2 = (shuf.permutation.a * t + shuf.permutation.b) % p
         assert c * (2 * n - c - 1) // 2 + d - c - 1 == t2 and 0 <= c < d < n
 
 
