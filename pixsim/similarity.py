@@ -25,10 +25,18 @@ import torch
 from tqdm.auto import tqdm
 
 from pixsim.pairs import (  # noqa: F401  (re-exported)
-    PairPermutation, PairRange, PairSampler, SamplingStrategy, _ParseMixin, check_range_thresholds, range_mask,
-    triu_index, triu_pair, validate_threshold,
+    PairPermutation, PairRange, PairSampler, SamplingStrategy, _ParseMixin, check_range_thresholds,
+    range_mask, triu_index, triu_pair, validate_threshold,
 )
 from pixsim.runtime import resolve_device
+
+__all__ = [
+    "MATRIX_MAX_N", "CategoricalTarget", "MatrixTarget", "PairPermutation", "PairRange",
+    "PairSampler", "SamplingStrategy", "ShuffledTarget", "SimilarityTarget", "TargetKind",
+    "VectorTarget", "build_target", "centred_unit_vectors", "feature_vectors",
+    "load_external_matrix", "pixel_similarity_matrix", "range_mask", "threshold_similarity",
+    "validate_similarity_matrix",
+]
 
 MATRIX_MAX_N = 10_000
 _PAIR_CHUNK_ELEMENTS = 2**22  # gathered vector elements per chunk in VectorTarget.raw
@@ -177,10 +185,12 @@ class SimilarityTarget:
         if not isinstance(i, torch.Tensor) or not isinstance(j, torch.Tensor):
             raise TypeError(f"i and j must be LongTensors, got {type(i).__name__}, {type(j).__name__}")
         if i.shape != j.shape or i.dim() != 1:
-            raise ValueError(f"i and j must be 1-D of equal length, got {tuple(i.shape)} and {tuple(j.shape)}")
-        if i.numel() and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= self.n):
-            raise ValueError(f"pair indices must be in [0, {self.n}), got range "
-                             f"[{min(int(i.min()), int(j.min()))}, {max(int(i.max()), int(j.max()))}]")
+            raise ValueError(f"i and j must be 1-D of equal length, got {tuple(i.shape)} and "
+                             f"{tuple(j.shape)}")
+        if i.numel():
+            lo, hi = int(torch.minimum(i.min(), j.min())), int(torch.maximum(i.max(), j.max()))
+            if lo < 0 or hi >= self.n:
+                raise ValueError(f"pair indices must be in [0, {self.n}), got range [{lo}, {hi}]")
         return i.long().to(self.device), j.long().to(self.device)
 
     def raw(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
@@ -224,7 +234,13 @@ class VectorTarget(SimilarityTarget):
     def __init__(self, vectors: torch.Tensor, threshold: float | None = None,
                  threshold2: float | None = None, kind: TargetKind | str | None = None) -> None:
         if not isinstance(vectors, torch.Tensor) or vectors.dim() != 2 or vectors.shape[0] < 2:
-            raise ValueError(f"vectors must be a tensor [n >= 2, D], got {getattr(vectors, 'shape', vectors)!r}")
+            raise ValueError(f"vectors must be a tensor [n >= 2, D], got "
+                             f"{getattr(vectors, 'shape', vectors)!r}")
+        norms = torch.linalg.vector_norm(vectors.float(), dim=1)
+        if not torch.allclose(norms, torch.ones_like(norms), atol=1e-3):
+            worst = int((norms - 1).abs().argmax())
+            raise ValueError(f"vectors must have unit-norm rows (use centred_unit_vectors); row "
+                             f"{worst} has norm {float(norms[worst]):.6g}")
         self.vectors = vectors.float()
         self.n, self.device = vectors.shape[0], vectors.device
         self._set_thresholds(threshold, threshold2)
@@ -403,9 +419,11 @@ def validate_similarity_matrix(m: torch.Tensor | np.ndarray, n: int | None = Non
         raise ValueError(f"similarity matrix is {m.shape[0]} x {m.shape[0]} but the image set has N={n}")
     x = m.double()
     if not torch.isfinite(x).all():
-        raise ValueError(f"similarity matrix has {int((~torch.isfinite(x)).sum())} non-finite (NaN/inf) entries")
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"similarity matrix has {bad} non-finite (NaN/inf) entries")
     if x.numel() and x.abs().max() > 1 + _TOL:
-        raise ValueError(f"similarity matrix values must be in [-1, 1], found {float(x.abs().max()):.6g} in absolute value")
+        raise ValueError(f"similarity matrix values must be in [-1, 1], found "
+                         f"{float(x.abs().max()):.6g} in absolute value")
     asym = float((x - x.T).abs().max()) if x.numel() else 0.0
     if asym > _TOL:
         raise ValueError(f"similarity matrix is not symmetric: max |M - M^T| = {asym:.3g} > {_TOL}")

@@ -150,6 +150,8 @@ def test_pair_indices_are_validated():
         target(torch.tensor([0, 5]), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="equal length"):
         target(torch.tensor([0, 1]), torch.tensor([1]))
+    with pytest.raises(ValueError, match="row 2 has norm 2"):
+        VectorTarget(torch.eye(3) * torch.tensor([[1.0], [1.0], [2.0]]))
 
 
 # --- controls -----------------------------------------------------------------------------------
