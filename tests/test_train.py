@@ -1,0 +1,238 @@
+"""Training: schedule, resume == uninterrupted, reproducibility, alpha 0 path, splits, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import pixsim.train as tr
+from pixsim.checkpoint import load_checkpoint, read_checkpoint
+from pixsim.config import ConfigError, TrainConfig
+from pixsim.schedule import CyclicSchedule, cyclic_lr
+
+# -- schedule ---------------------------------------------------------------------------------
+# PAPER.md section 4: 5 phases x 4 epochs, lr 0.1 * 0.3^phase, reset every 20 epochs (40 epochs).
+PAPER_TABLE = ([0.1] * 4 + [0.03] * 4 + [0.009] * 4 + [0.0027] * 4 + [0.00081] * 4) * 2
+
+
+def test_paper_schedule_table():
+    table = CyclicSchedule().table(40)
+    assert len(table) == 40
+    for epoch, (got, want) in enumerate(zip(table, PAPER_TABLE)):
+        assert got == pytest.approx(want, rel=1e-12), epoch
+    assert cyclic_lr(20) == 0.1 and cyclic_lr(39) == pytest.approx(0.00081)
+    assert CyclicSchedule(1.0, 0.5, phase_epochs=1, cycle_phases=3).table(7) == [1, 0.5, 0.25, 1, 0.5, 0.25, 1]
+
+
+def test_schedule_rejects_bad_values():
+    with pytest.raises(ValueError, match="epoch"):
+        CyclicSchedule().lr(-1)
+    with pytest.raises(ValueError, match="decay"):
+        CyclicSchedule(decay=0.0)
+    with pytest.raises(ValueError, match="phase_epochs"):
+        CyclicSchedule(phase_epochs=0)
+
+
+# -- a tiny synthetic run ---------------------------------------------------------------------
+def tiny(tmp_path, **changes) -> TrainConfig:
+    base = dict(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4, epochs=3, phase_epochs=1,
+                batch_size=32, train_limit=200, test_limit=60, val_fraction=0.1, n_reg=40, k=4,
+                threshold=0.5, corr_pairs=8, num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
+    return TrainConfig(**{**base, **changes})
+
+
+def weights(result) -> dict[str, torch.Tensor]:
+    return read_checkpoint(result.last_checkpoint)["model"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted regularized 3-epoch run."""
+    return tr.train(tiny(tmp_path_factory.mktemp("ref")), progress=False)
+
+
+def test_run_writes_checkpoints_history_and_result(reference):
+    h = reference.history
+    assert list(h["epoch"]) == [0, 1, 2]
+    assert list(h["lr"]) == pytest.approx([0.1, 0.03, 0.009])
+    for column in ("train_ce", "sim_loss", "corr", "corr_step_mean", "pair_corr", "val_loss", "val_acc",
+                   "train_acc", "seconds"):
+        assert column in h
+    assert np.isfinite(h["sim_loss"]).all() and np.isfinite(h["train_ce"]).all()
+    layer = h[[f"layer_w{i}" for i in range(5)]].to_numpy()
+    assert np.allclose(layer.sum(1), 1.0, atol=1e-5)
+    assert ((h["corr"].dropna().abs()) <= 1 + 1e-9).all()
+    done = json.loads((reference.run_dir / "result.json").read_text())
+    assert done["test_accuracy"] == reference.test_accuracy
+    meta = reference.metadata
+    assert meta["best_epoch"] == int(np.argmin(h["val_loss"]))
+    assert meta["best_val_loss"] == pytest.approx(h["val_loss"].min())
+    for key in ("config", "model_config", "history", "versions", "seed", "git_revision", "test_accuracy"):
+        assert key in meta
+    assert meta["config"] == tiny(reference.run_dir.parent).to_dict()
+
+
+def test_best_checkpoint_round_trips(reference):
+    model, meta = load_checkpoint(reference.checkpoint, device="cpu")
+    assert not model.training
+    raw = read_checkpoint(reference.checkpoint)
+    rebuilt = tr.build_model(**meta["model_config"])
+    rebuilt.load_state_dict(raw["model"])
+    rebuilt.eval()
+    x = torch.rand(6, 1, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(model(x), rebuilt(x))
+    # the stored test accuracy is what the loaded model scores on the same test images
+    cfg = TrainConfig.from_dict(meta["config"])
+    _, _, test = tr._load_data(cfg)
+    assert tr.evaluate(model, test)[1] == pytest.approx(meta["test_accuracy"], abs=1e-12)
+    assert meta["n_test"] == 60
+
+
+def test_same_seed_same_weights_other_seed_other_weights(reference, tmp_path):
+    again = tr.train(tiny(tmp_path / "again"), progress=False)
+    assert_same_weights(weights(again), weights(reference))
+    assert again.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
+    other = tr.train(tiny(tmp_path / "other", seed=1, epochs=1), progress=False)
+    first = read_checkpoint(reference.checkpoint)["model"]
+    assert not torch.equal(weights(other)["fc.weight"], first["fc.weight"])
+
+
+def _scramble_global_rng() -> None:
+    random.seed(12345)
+    np.random.seed(12345)
+    torch.manual_seed(12345)
+
+
+def test_resume_after_a_kill_between_epochs_equals_uninterrupted(reference, tmp_path):
+    cfg = tiny(tmp_path)
+
+    def kill_after_first_epoch(epoch, row):
+        if epoch == 0:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        tr.train(cfg, progress=False, callback=kill_after_first_epoch)
+    assert read_checkpoint(cfg.run_dir() / "last.pt")["metadata"]["epochs_completed"] == 1
+    assert not (cfg.run_dir() / "result.json").exists()
+    _scramble_global_rng()
+    resumed = tr.train(cfg, progress=False)
+    assert_same_weights(weights(resumed), weights(reference))
+    assert resumed.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
+    assert resumed.test_accuracy == reference.test_accuracy
+
+
+def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(reference, tmp_path, monkeypatch):
+    cfg = tiny(tmp_path)
+    calls = {"n": 0}
+    real_loss = tr.similarity_loss
+
+    def interrupted_loss(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:  # step 3 of epoch 2 (5 steps an epoch)
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "similarity_loss", interrupted_loss)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(cfg, progress=False)
+    monkeypatch.setattr(tr, "similarity_loss", real_loss)
+    assert read_checkpoint(cfg.run_dir() / "last.pt")["metadata"]["epochs_completed"] == 1
+    _scramble_global_rng()
+    resumed = tr.train(cfg, progress=False)
+    assert_same_weights(weights(resumed), weights(reference))
+
+
+def test_longer_run_continues_a_finished_shorter_one(reference, tmp_path):
+    short = tr.train(tiny(tmp_path, epochs=2), progress=False)
+    assert len(short.history) == 2
+    longer = tr.train(tiny(tmp_path, epochs=3), progress=False)
+    assert not longer.reused and len(longer.history) == 3
+    assert_same_weights(weights(longer), weights(reference))
+
+
+def test_finished_run_is_not_redone(reference, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(tr, "_train", no_training)
+    again = tr.train(tiny(reference.run_dir.parent), progress=False)
+    assert again.reused and again.test_accuracy == reference.test_accuracy
+    assert again.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
+
+
+def test_same_run_directory_with_another_config_is_refused(reference):
+    cfg = tiny(reference.run_dir.parent, alpha=4.0, run_name=reference.run_dir.name)
+    with pytest.raises(ValueError, match="alpha: stored 10.0, given 4.0"):
+        tr.train(cfg, progress=False)
+
+
+def test_alpha_zero_never_builds_the_similarity_path(tmp_path, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("similarity path built with alpha == 0")
+
+    for name in ("build_target", "regularization_images", "PairSampler", "similarity_loss"):
+        monkeypatch.setattr(tr, name, forbidden)
+    monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "forward_with_pairs", forbidden)
+    monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "pair_similarity", forbidden)
+    result = tr.train(tiny(tmp_path, alpha=0.0, epochs=1), progress=False)
+    row = result.history.iloc[0]
+    assert math.isnan(row["sim_loss"]) and math.isnan(row["corr"]) and math.isnan(row["pair_corr"])
+    assert result.metadata["init_pair_corr"] is None
+    assert math.isfinite(row["train_ce"]) and 0 <= result.test_accuracy <= 1
+
+
+@pytest.mark.parametrize("mode", ["joint", "fused"])
+def test_fast_pair_modes_train(tmp_path, mode):
+    result = tr.train(tiny(tmp_path, pair_mode=mode, epochs=1), progress=False)
+    assert np.isfinite(result.history["sim_loss"]).all()
+
+
+def test_validation_split_is_disjoint_from_training_and_test(tmp_path):
+    cfg = tiny(tmp_path, val_fraction=0.1)
+    train, val, test = tr._load_data(cfg)
+    assert len(train) + len(val) == cfg.train_limit and len(val) == 20 and len(test) == cfg.test_limit
+
+    def rows(data):
+        return {tuple(x.flatten().tolist()) for x in data.images}
+
+    tr_rows, val_rows, test_rows = rows(train), rows(val), rows(test)
+    assert len(val_rows) == len(val)  # the images are distinct, so set overlap means shared images
+    assert not (val_rows & tr_rows) and not (val_rows & test_rows) and not (tr_rows & test_rows)
+
+
+def test_bad_configuration_is_refused_before_any_work(tmp_path, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded for a bad configuration")
+
+    monkeypatch.setattr(tr, "load_dataset", no_data)
+    with pytest.raises(ConfigError, match="alpha"):
+        tr.train(tiny(tmp_path, alpha=-1.0), progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_n_reg_larger_than_the_data_set_is_refused_before_training(tmp_path, monkeypatch):
+    # the synthetic set grows to any n, so stand in a regularization set of 30 images
+    def short_set(name, n, **kwargs):
+        if n > 30:
+            raise ValueError(f"asked for n={n} regularization images but {name} train holds only 30")
+        return torch.rand(n, 1, 12, 12)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(tr, "regularization_images", short_set)
+    monkeypatch.setattr(tr.torch.optim, "SGD", no_training)
+    with pytest.raises(ConfigError, match="n_reg.*40"):
+        tr.train(tiny(tmp_path, n_reg=40), progress=False)
