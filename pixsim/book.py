@@ -156,7 +156,8 @@ def _strip_papermill_noise(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("execution", None)
 
 
-_WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL)", re.IGNORECASE)
+_WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL):")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def build(book_root: str | Path, *, log: Callable[[str], None] = print,
@@ -173,11 +174,10 @@ def build(book_root: str | Path, *, log: Callable[[str], None] = print,
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=book_root, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    output = proc.stdout + "\n" + proc.stderr
+    output = _ANSI_RE.sub("", proc.stdout + "\n" + proc.stderr)
     if log_file:
         Path(log_file).write_text(output)
-    warnings = [ln for ln in output.splitlines() if _WARNING_RE.search(ln)
-                and "warnings" not in ln.lower().split(":")[0]]
+    warnings = [ln for ln in output.splitlines() if _WARNING_RE.search(ln)]
     ok = proc.returncode == 0 and (book_root / "_build" / "html" / "index.html").exists()
     log(f"book: {'built' if ok else 'FAILED'} in {seconds:.1f} s -> "
         f"{book_root / '_build' / 'html' / 'index.html'} ({len(warnings)} warning line(s))")

@@ -119,3 +119,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not args.no_book:
         print(f"book: {root / '_build' / 'html' / 'index.html'}")
     return 0 if (not report and book_ok) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pixsim.experiments ...``: the same as ``pixsim reproduce ...``."""
+    parser = argparse.ArgumentParser(prog="pixsim reproduce",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    configure_parser(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 EPS_LABEL = "epsilon (pixel units, [0, 1])"
 BASELINE_COLOUR = "#4C72B0"
@@ -59,6 +56,15 @@ def seeds_caption(df: pd.DataFrame, condition: str = "condition", seed: str = "s
     return f"n = {n} seeds per condition ({parts})"
 
 
+def note_figure(message: str) -> plt.Figure:
+    """A small figure that only says ``message`` (used when a profile has no rows for a plot,
+    so that the page says so instead of failing)."""
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=9, wrap=True)
+    return fig
+
+
 def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
     if title:
         fig.suptitle(title, fontsize=10)
@@ -77,9 +83,11 @@ def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = Non
             ``col``, ``condition`` and ``seed``.
         attacks: panels to draw, in order (default: every attack in ``df``).
     """
+    if df.empty:
+        return note_figure("no accuracy rows in this table")
     data = df if attacks is None else df[df[col].isin(attacks)]
     if data.empty:
-        raise ValueError(f"no rows to plot for attacks {attacks!r}; table has {sorted(set(df[col]))}")
+        return note_figure(f"no rows for attacks {list(attacks or [])}; the table has {sorted(set(df[col]))}")
     panels = list(attacks) if attacks is not None else sorted(set(data[col]))
     order = condition_order(list(data[condition]))
     n = len(panels)
@@ -106,8 +114,8 @@ def per_run_points(df: pd.DataFrame, *, value: str, condition: str = "condition"
                    log: bool = False) -> plt.Figure:
     """One point per run (seed) and the mean +- sd per condition (e.g. clean accuracy or the
     Boundary metric)."""
-    if df.empty:
-        raise ValueError(f"no rows to plot for {value!r}")
+    if df.empty or value not in df.columns:
+        return note_figure(f"no values of {ylabel or value} in this profile's results")
     order = condition_order(list(df[condition]))
     pal = condition_palette(order)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(order), 3.2))
@@ -125,6 +133,8 @@ def per_run_points(df: pd.DataFrame, *, value: str, condition: str = "condition"
 def clean_accuracy_cost(runs: pd.DataFrame, *, value: str = "test_accuracy",
                         condition: str = "condition") -> plt.Figure:
     """Clean test accuracy per run and condition: the accuracy cost of the regularizer."""
+    if runs.empty or condition not in runs.columns:
+        return note_figure("no runs")
     data = runs[runs[condition] != "source"]
     return per_run_points(data, value=value, condition=condition, ylabel="clean test accuracy",
                           title=f"clean accuracy cost ({seeds_caption(data, condition)})")
@@ -142,7 +152,7 @@ def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "po
     """Radially averaged power spectrum of the Boundary perturbations per condition
     (mean +- sd over seeds; log power)."""
     if df.empty:
-        raise ValueError("no spectrum rows to plot")
+        return note_figure("no perturbation spectra in this profile's results")
     order = condition_order(list(df[condition]))
     fig, ax = plt.subplots(figsize=(5, 3.2))
     sns.lineplot(data=df, x=x, y=y, hue=condition, hue_order=order, palette=condition_palette(order),
@@ -157,8 +167,8 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
     """Softmax layer weights of S_cnn after the last epoch, per layer and condition
     (mean +- sd over seeds). ``histories`` has ``run_name``, ``epoch``, ``layer_w0..``."""
     cols = sorted(c for c in histories.columns if c.startswith("layer_w"))
-    if not cols:
-        raise ValueError("histories have no layer_w* columns")
+    if not cols or runs.empty:
+        return note_figure("no layer weights in the training histories")
     last = histories.sort_values("epoch").groupby("run_name").tail(1)
     last = last.merge(runs[["run_name", condition, "seed"]], on="run_name")
     last = last[last[condition] != "source"]

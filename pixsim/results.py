@@ -217,3 +217,27 @@ def save_table(df: pd.DataFrame, path: str | Path) -> Path:
         return path
     df.to_parquet(path.with_suffix(".parquet"), index=False)
     return path
+
+
+# config fields copied into every robustness row (the model's identifying columns)
+MODEL_INFO_FIELDS = ("dataset", "reg_dataset", "arch", "width", "epochs", "alpha", "threshold",
+                     "target_kind", "k", "n_reg", "pair_range", "seed", "train_limit")
+
+
+def model_info(metadata: dict[str, Any], **labels: Any) -> dict[str, Any]:
+    """Identifying columns of a model for its robustness rows: the run labels given (run_name,
+    experiment, condition, ...; empty values dropped), the config fields of
+    ``MODEL_INFO_FIELDS`` from the checkpoint metadata, ``regularized`` and the clean
+    ``test_accuracy`` when recorded. ``reg_dataset`` None is written as the data set used."""
+    cfg = dict(metadata.get("config", {}))
+    info: dict[str, Any] = {k: v for k, v in labels.items() if v not in (None, "")}
+    for key in MODEL_INFO_FIELDS:
+        if key in cfg:
+            info.setdefault(key, cfg[key])
+    if info.get("reg_dataset") is None and "dataset" in cfg:
+        info["reg_dataset"] = cfg["dataset"]
+    alpha = float(cfg.get("alpha", 0) or 0)
+    info["regularized"] = alpha > 0
+    if alpha == 0:
+        info["reg_dataset"] = "none"
+    return info

@@ -1,0 +1,240 @@
+"""Views of the gathered tidy tables for the notebooks: accuracy rows, checks, Boundary rows,
+spectra, the headline summary and its comparison with the paper.
+
+The robustness table (``pixsim.robustness.suite.evaluate``) has one row per model x attack x
+norm x epsilon (x repeat) with ``accuracy``; the Boundary attack, the perturbation spectra and
+the gradient-masking checks add rows of their own kinds. These helpers pick each kind out by
+its columns, so the notebooks stay a few calls long.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pixsim import stats
+
+# attack names for the clean accuracy and the decision-based attack
+CLEAN = "clean"
+BOUNDARY_ATTACKS = ("boundary",)
+RUN_COLUMNS = ["run_name", "experiment", "condition", "group", "seed"]
+
+
+def _has(df: pd.DataFrame, *cols: str) -> bool:
+    return all(c in df.columns for c in cols)
+
+
+def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an accuracy at an epsilon (noise, transferred and white-box attacks), without
+    Boundary, spectrum and check rows."""
+    if table.empty or not _has(table, "accuracy", "epsilon", "attack"):
+        return table.iloc[0:0]
+    rows = table[table["accuracy"].notna() & table["epsilon"].notna()
+                 & ~table["attack"].isin(BOUNDARY_ATTACKS)]
+    if "check" in rows.columns:
+        rows = rows[rows["check"].isna()]
+    if "frequency" in rows.columns:
+        rows = rows[rows["frequency"].isna()]
+    if "repeat" in rows.columns and rows["repeat"].notna().any():  # mean over repeats per run
+        keys = [c for c in rows.columns if c not in ("accuracy", "repeat", "seconds", "n_images")]
+        rows = rows.groupby(keys, dropna=False, as_index=False)["accuracy"].mean()
+    return rows.reset_index(drop=True)
+
+
+def accuracy_pivot(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy with one row per attack (and norm) and one column per epsilon (one run)."""
+    rows = accuracy_rows(table)
+    if rows.empty:
+        return pd.DataFrame({"note": ["no accuracy rows in this table"]})
+    index = ["attack"] + (["norm"] if "norm" in rows.columns and rows["norm"].notna().any() else [])
+    return rows.pivot_table(index=index, columns="epsilon", values="accuracy", aggfunc="mean").round(4)
+
+
+def check_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The gradient-masking check rows (``check``, ``passed``, details), or a note."""
+    if table.empty or "check" not in table.columns or table["check"].isna().all():
+        return pd.DataFrame({"note": ["no gradient-masking checks in this table"]})
+    rows = table[table["check"].notna()]
+    keep = [c for c in ["run_name", "condition", "seed", "check", "attack", "passed", "detail"]
+            if c in rows.columns]
+    return rows[keep].reset_index(drop=True)
+
+
+def check_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per check and condition: how many runs passed out of how many."""
+    rows = check_rows(table)
+    if "check" not in rows.columns:
+        return rows
+    g = rows.groupby(["check", "condition"])["passed"]
+    out = g.agg(passed="sum", runs="count").reset_index()
+    out["passed"] = out["passed"].astype(int)
+    return out
+
+
+def boundary_rows(table: pd.DataFrame, metric: str = "median_mse") -> pd.DataFrame:
+    """One row per Boundary result with its metric in column ``value`` (median over successful
+    images of ||delta||_2^2 / D unless ``metric`` names another column)."""
+    if table.empty or "attack" not in table.columns:
+        return pd.DataFrame()
+    rows = table[table["attack"].isin(BOUNDARY_ATTACKS)]
+    if rows.empty or metric not in rows.columns:
+        return pd.DataFrame()
+    rows = rows[rows[metric].notna()]
+    keys = [c for c in RUN_COLUMNS if c in rows.columns]
+    return rows.groupby(keys, dropna=False, as_index=False)[metric].mean().rename(columns={metric: "value"})
+
+
+def spectrum_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Radially averaged power of the Boundary perturbations: ``frequency``, ``power`` rows."""
+    if table.empty or not _has(table, "frequency", "power"):
+        return pd.DataFrame()
+    rows = table[table["frequency"].notna() & table["power"].notna()]
+    keys = [c for c in RUN_COLUMNS if c in rows.columns] + ["frequency"]
+    return rows.groupby(keys, dropna=False, as_index=False)["power"].mean()
+
+
+def _pick_epsilon(rows: pd.DataFrame, epsilon: Any) -> float | None:
+    eps = np.array(sorted(set(rows["epsilon"].astype(float))))
+    if len(eps) == 0:
+        return None
+    if epsilon == "max":
+        return float(eps[-1])
+    return float(eps[np.argmin(np.abs(eps - float(epsilon)))])
+
+
+def headline_values(table: pd.DataFrame, runs: pd.DataFrame,
+                    headline: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One value per run and headline measure (the profile's ``headline`` list).
+
+    Each headline entry names an ``attack`` and an ``epsilon`` (a number, the closest epsilon
+    of the grid is used, or ``max``); ``clean`` is the accuracy at epsilon 0 (else the run's
+    clean test accuracy); ``boundary`` is the Boundary metric. Returns columns of the run
+    (run_name, experiment, condition, seed, dataset, reg_dataset), ``label``, ``attack``,
+    ``epsilon``, ``metric`` (e.g. ``gaussian@0.1``) and ``value``.
+    """
+    acc = accuracy_rows(table)
+    out = []
+    for h in headline:
+        attack, label = h["attack"], h["label"]
+        if attack == CLEAN:
+            if not acc.empty:
+                part = acc[acc["epsilon"] == 0]
+                vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
+            elif "test_accuracy" in runs:
+                vals = runs[["run_name", "test_accuracy"]].rename(columns={"test_accuracy": "accuracy"})
+            else:
+                continue
+            vals = vals.rename(columns={"accuracy": "value"}).assign(epsilon=0.0, metric=CLEAN)
+        elif attack in BOUNDARY_ATTACKS:
+            vals = boundary_rows(table)
+            if vals.empty:
+                continue
+            vals = vals[["run_name", "value"]].assign(epsilon=np.nan, metric="boundary_mse")
+        else:
+            part = acc[acc["attack"] == attack] if not acc.empty else acc
+            eps = _pick_epsilon(part, h["epsilon"]) if not part.empty else None
+            if eps is None:
+                continue
+            part = part[np.isclose(part["epsilon"].astype(float), eps)]
+            vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
+            vals = vals.rename(columns={"accuracy": "value"}).assign(epsilon=eps,
+                                                                     metric=f"{attack}@{eps:g}")
+        out.append(vals.assign(label=label, attack=attack))
+    if not out:
+        return pd.DataFrame(columns=["run_name", "label", "attack", "epsilon", "metric", "value"])
+    values = pd.concat(out, ignore_index=True)
+    info_cols = [c for c in ["run_name", "experiment", "condition", "seed", "dataset", "reg_dataset",
+                             "alpha"] if c in runs.columns]
+    values = values.merge(runs[info_cols], on="run_name", how="left")
+    return values[values.get("condition", pd.Series(dtype=str)) != "source"].reset_index(drop=True)
+
+
+def headline_table(values: pd.DataFrame) -> pd.DataFrame:
+    """Mean +- sd over seeds per headline measure and condition, wide (one column per
+    condition), with the number of seeds."""
+    if values.empty:
+        return pd.DataFrame({"note": ["no headline values"]})
+    summ = stats.summarize(values, "value", ["experiment", "label", "metric", "condition"])
+    summ["cell"] = [f"{t} (n={n})" for t, n in zip(summ["mean_sd"], summ["n"])]
+    wide = summ.pivot_table(index=["experiment", "label", "metric"], columns="condition",
+                            values="cell", aggfunc="first")
+    order = [c for c in ["baseline"] + sorted(set(wide.columns) - {"baseline"}) if c in wide.columns]
+    return wide[order]
+
+
+def headline_tests(values: pd.DataFrame) -> pd.DataFrame:
+    """Welch's t and Mann-Whitney U of each condition against the baseline, per measure."""
+    if values.empty or "baseline" not in set(values.get("condition", [])):
+        return pd.DataFrame({"note": ["no baseline to compare with"]})
+    return stats.compare_conditions(values, "value", ["experiment", "label", "metric"])
+
+
+def paper_rows(values: pd.DataFrame) -> pd.DataFrame:
+    """Our headline measures in the vocabulary of :func:`pixsim.stats.paper_headline_table`
+    (dataset, reg_dataset with ``none`` for the baseline, metric, mean, sd, n), for
+    :func:`pixsim.stats.paper_comparison`."""
+    if values.empty:
+        return pd.DataFrame(columns=["dataset", "reg_dataset", "metric", "mean", "sd", "n"])
+    v = values.copy()
+    v["reg_dataset"] = np.where(v["condition"] == "baseline", "none", v["reg_dataset"].fillna(v["dataset"]))
+    summ = stats.summarize(v, "value", ["dataset", "reg_dataset", "condition", "metric"])
+    return summ.drop(columns=["mean_sd"])
+
+
+def profile_statement(profile: Any, manifest: dict[str, Any], runs: pd.DataFrame) -> str:
+    """Markdown paragraph naming the profile that produced these results, its data, seeds,
+    hardware and time taken (the results chapter opens with it)."""
+    hw = manifest.get("hardware", {})
+    steps = manifest.get("steps", [])
+    failed = [s["step"] for s in steps if s.get("status") in ("failed", "blocked")]
+    trained = runs[runs.get("condition", pd.Series(dtype=str)) != "source"] if not runs.empty else runs
+    n_seeds = len(profile.seeds)
+    datasets = sorted({str(d) for d in trained.get("dataset", pd.Series(dtype=str)).dropna()})
+    text = (
+        f"**These results were produced by the `{profile.name}` profile** "
+        f"(`pixsim reproduce --profile {profile.name}`, started {manifest.get('started', '?')}): "
+        f"{profile.description} "
+        f"{len(trained)} trained models ({n_seeds} seeds per condition) plus source model(s), "
+        f"classification data: {', '.join(datasets) or '?'}. "
+        f"Hardware: {hw.get('cpu', '?')} ({hw.get('cores', '?')} cores), GPU: {hw.get('gpu') or 'none'}. "
+        f"Grid time: {manifest.get('grid_seconds', 0) / 60:.1f} min."
+    )
+    if profile.name == "smoke":
+        text += (" **Smoke profile: synthetic images and a tiny network; the numbers below only "
+                 "show that the pipeline works and say nothing about the method.**")
+    if failed:
+        text += f" **{len(failed)} step(s) did not complete:** {', '.join(failed)} (see the run record)."
+    return text
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table of the results chapter: one row per training run."""
+    if runs.empty:
+        return pd.DataFrame({"note": ["no runs found"]})
+    cols = [c for c in ["run_name", "experiment", "condition", "seed", "dataset", "reg_dataset",
+                        "alpha", "threshold", "arch", "width", "epochs", "train_limit",
+                        "test_accuracy", "train_seconds", "status"] if c in runs.columns]
+    out = runs[cols].copy()
+    if "test_accuracy" in out:
+        out["test_accuracy"] = out["test_accuracy"].astype(float).round(4)
+    if "train_seconds" in out:
+        out["train_seconds"] = out["train_seconds"].astype(float).round(1)
+    return out.set_index("run_name")
+
+
+def comparison_statement(comparison: pd.DataFrame) -> str:
+    """One sentence saying whether (and where) our numbers are directly comparable with the
+    paper's, for the results chapter."""
+    if comparison.empty:
+        return "No headline values to compare."
+    if comparison["comparable"].any():
+        return (f"{int(comparison['comparable'].sum())} of {len(comparison)} of our headline "
+                "values have a matching row in the paper's table (same classification and "
+                "regularization data); model size, epochs and seeds may still differ.")
+    ours = ", ".join(sorted(set(map(str, comparison["dataset"]))))
+    return (f"**No direct comparison applies**: these results are on {ours}, the paper's headline "
+            "table is on grayscale CIFAR-10 (and the paper publishes no headline numbers for this "
+            "data set). The paper's table is shown above for reference; only the direction of the "
+            "effect (regularized vs baseline) can be compared.")

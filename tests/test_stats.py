@@ -1,0 +1,159 @@
+"""pixsim.stats: summaries over seeds, two-sample tests against hand computations and an
+exact permutation formulation, the paper's table and the comparison with it."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from pixsim import stats
+
+
+def test_summarize_matches_hand_values():
+    df = pd.DataFrame({"condition": ["a", "a", "a", "b", "b"], "x": [1.0, 2.0, 3.0, 10.0, 14.0]})
+    out = stats.summarize(df, "x", ["condition"]).set_index("condition")
+    assert out.loc["a", "mean"] == pytest.approx(2.0)
+    assert out.loc["a", "sd"] == pytest.approx(1.0)  # sqrt(((1-2)^2 + 0 + (3-2)^2) / 2)
+    assert out.loc["b", "mean"] == pytest.approx(12.0)
+    assert out.loc["b", "sd"] == pytest.approx(math.sqrt(8.0))  # sqrt((4 + 4) / 1)
+    assert list(out["n"]) == [3, 2]
+    assert out.loc["a", "mean_sd"] == "2.000 +- 1.000"
+
+
+def test_summarize_one_seed_has_no_sd_and_bad_column_is_named():
+    df = pd.DataFrame({"condition": ["a"], "x": [0.5]})
+    out = stats.summarize(df, "x", ["condition"])
+    assert math.isnan(out.loc[0, "sd"]) and out.loc[0, "mean_sd"] == "0.500"
+    with pytest.raises(ValueError, match="accuracy"):
+        stats.summarize(df, "accuracy", ["condition"])
+    with pytest.raises(TypeError, match="DataFrame"):
+        stats.summarize([1, 2], "x", ["condition"])
+
+
+def test_welch_t_matches_the_formula():
+    a = np.array([0.61, 0.64, 0.60, 0.66])
+    b = np.array([0.70, 0.75, 0.69])
+    res = stats.two_sample_tests(a, b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (b.mean() - a.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    p = 2 * sps.t.sf(abs(t), df)
+    assert res["welch_t"] == pytest.approx(t, rel=1e-10)
+    assert res["welch_p"] == pytest.approx(p, rel=1e-8)
+    assert res["diff"] == pytest.approx(b.mean() - a.mean())
+    assert (res["n_a"], res["n_b"]) == (4, 3)
+
+
+def _exact_mwu(a, b):
+    """U of b by counting pairs, and the exact two-sided p-value by enumerating every split."""
+    def u_of(x, y):
+        return sum((xi > yj) + 0.5 * (xi == yj) for xi in x for yj in y)
+
+    pooled = list(a) + list(b)
+    u_obs = u_of(b, a)
+    centre = len(a) * len(b) / 2
+    extreme = total = 0
+    for idx in itertools.combinations(range(len(pooled)), len(b)):
+        bb = [pooled[i] for i in idx]
+        aa = [pooled[i] for i in range(len(pooled)) if i not in idx]
+        total += 1
+        extreme += abs(u_of(bb, aa) - centre) >= abs(u_obs - centre) - 1e-12
+    return u_obs, extreme / total
+
+
+@pytest.mark.parametrize("a,b", [
+    ([0.1, 0.2, 0.3], [0.4, 0.5, 0.6]),
+    ([0.1, 0.5, 0.3, 0.9], [0.4, 0.2, 0.6]),
+    ([0.81, 0.80], [0.78, 0.85]),
+])
+def test_mann_whitney_matches_pair_counting_and_exact_enumeration(a, b):
+    res = stats.two_sample_tests(a, b)
+    u, p = _exact_mwu(a, b)
+    assert res["mwu_u"] == pytest.approx(u)
+    assert res["mwu_p"] == pytest.approx(p, rel=1e-9)
+
+
+def test_two_seeds_each_cannot_go_below_one_third():
+    # the statement in the results chapter: with 2 + 2 seeds the smallest two-sided p is 1/3
+    res = stats.two_sample_tests([0.1, 0.2], [0.8, 0.9])
+    assert res["mwu_p"] == pytest.approx(1 / 3)
+
+
+def test_tests_need_two_values_per_side():
+    res = stats.two_sample_tests([0.5], [0.6, 0.7])
+    assert math.isnan(res["welch_t"]) and math.isnan(res["mwu_p"])
+    assert res["n_a"] == 1 and res["diff"] == pytest.approx(0.15)
+
+
+def test_compare_conditions_per_group():
+    rows = []
+    for eps in (0.0, 0.1):
+        for seed, (base, reg) in enumerate([(0.5, 0.7), (0.6, 0.8), (0.55, 0.9)]):
+            rows.append({"epsilon": eps, "condition": "baseline", "seed": seed, "accuracy": base - eps})
+            rows.append({"epsilon": eps, "condition": "regularized", "seed": seed, "accuracy": reg - eps})
+    out = stats.compare_conditions(pd.DataFrame(rows), "accuracy", ["epsilon"])
+    assert len(out) == 2 and set(out["condition"]) == {"regularized"}
+    assert list(out["n"]) == [3, 3] and list(out["n_baseline"]) == [3, 3]
+    direct = stats.two_sample_tests([0.5, 0.6, 0.55], [0.7, 0.8, 0.9])
+    assert out.loc[0, "welch_p"] == pytest.approx(direct["welch_p"])
+    assert out.loc[0, "diff"] == pytest.approx(0.25)
+    assert out.loc[0, "baseline"].startswith("0.550 +- ")
+    with pytest.raises(ValueError, match="baseline condition 'none'"):
+        stats.compare_conditions(pd.DataFrame(rows), "accuracy", ["epsilon"], baseline="none")
+
+
+def test_paper_table_holds_section_6():
+    t = stats.paper_headline_table()
+    assert len(t) == 16 and set(t.dataset) == {"cifar10"} and set(t.arch) == {"resnet18"}
+    get = lambda reg, m: t[(t.reg_dataset == reg) & (t.metric == m)].iloc[0]  # noqa: E731
+    assert get("none", "clean").paper_low == 0.88
+    assert get("cifar10", "transfer_fgsm@0.02").paper_low == 0.56
+    assert get("cifar100", "gaussian@0.1").paper_low == 0.40
+    assert get("image_folder", "boundary_mse").paper_low == pytest.approx(5.2e-3)
+    assert (get("cifar10", "clean").paper_low, get("cifar10", "clean").paper_high) == (0.83, 0.86)
+    assert all("arXiv:2410.03952" in s for s in t.source)
+    wide = stats.paper_headline_wide()
+    assert wide.loc["none", "Boundary (x1e-3)"] == "2.8"
+    assert wide.loc["CIFAR-10", "clean"] == "0.83-0.86"
+
+
+def test_paper_comparison_only_where_data_sets_match():
+    ours = pd.DataFrame([
+        {"dataset": "fashion_mnist", "reg_dataset": "none", "metric": "clean", "mean": 0.9, "sd": 0.01, "n": 2},
+        {"dataset": "cifar10", "reg_dataset": "none", "metric": "clean", "mean": 0.87, "sd": 0.01, "n": 7},
+        {"dataset": "cifar10", "reg_dataset": "cifar10", "metric": "gaussian@0.1", "mean": 0.4, "sd": 0.02, "n": 7},
+        {"dataset": "cifar10", "reg_dataset": "mnist", "metric": "clean", "mean": 0.8, "sd": 0.02, "n": 7},
+    ])
+    out = stats.paper_comparison(ours)
+    assert list(out["comparable"]) == [False, True, True, False]
+    assert "fashion_mnist" in out.loc[0, "note"] and "no direct comparison" in out.loc[0, "note"]
+    assert out.loc[1, "paper"] == "0.88" and out.loc[2, "paper"] == "0.42"
+    assert out.loc[0, "paper"] == ""
+
+
+def test_threshold_fractions_and_example_pairs_on_a_hand_matrix():
+    s = np.array([[1.0, 0.9, -0.5, 0.1],
+                  [0.9, 1.0, 0.3, -0.95],
+                  [-0.5, 0.3, 1.0, 0.0],
+                  [0.1, -0.95, 0.0, 1.0]])
+    # off-diagonal pairs: 0.9, -0.5, 0.1, 0.3, -0.95, 0.0
+    fr = stats.threshold_fractions(s, [0.2, 0.8]).set_index("threshold")
+    assert fr.loc[0.2, "above"] == pytest.approx(2 / 6)
+    assert fr.loc[0.2, "below"] == pytest.approx(2 / 6)
+    assert fr.loc[0.8, "above"] == pytest.approx(1 / 6)
+    assert fr.loc[0.8, "below"] == pytest.approx(1 / 6)
+    assert fr.loc[0.8, "between"] == pytest.approx(4 / 6)
+    assert set(fr["pairs"]) == {6}
+    ex = stats.example_pairs(s, per_kind=1).set_index("kind")
+    assert (ex.loc["high", "i"], ex.loc["high", "j"]) == (0, 1)
+    assert (ex.loc["negative", "i"], ex.loc["negative", "j"]) == (1, 3)
+    assert ex.loc["zero", "similarity"] == 0.0
+    with pytest.raises(ValueError, match="outside"):
+        stats.threshold_fractions(s, [1.0])
+    with pytest.raises(ValueError, match="square"):
+        stats.offdiagonal(np.zeros((2, 3)))
