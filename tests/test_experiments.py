@@ -1,0 +1,400 @@
+"""Profiles, grid expansion, the results store, the papermill runner (skip-if-complete, failure
+collection, process pool, kernel interpreter) and the book's assembly. Fast: the runner is
+exercised with a fake executor, and once with real papermill on tiny stand-in notebooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from pixsim import book, experiments, reproduce, results
+from pixsim.profiles import (StepKind, available_profiles, expand_grid, load_profile,
+                             profile_from_dict, select_steps, validate_train_configs)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hand_profile(**changes) -> dict:
+    raw = {
+        "name": "hand",
+        "train": {"dataset": "synthetic", "arch": "resnet10", "width": 4, "epochs": 1},
+        "seeds": [0, 1, 2],
+        "experiments": [
+            {"name": "a", "source": {"seed": 50},
+             "conditions": [{"name": "baseline", "alpha": 0.0},
+                            {"name": "reg", "alpha": 10.0, "threshold": 0.8, "seeds": [7]}]},
+            {"name": "b", "source": None, "train": {"width": 8},
+             "conditions": [{"name": "baseline", "alpha": 0.0}]},
+        ],
+        "evaluation": {"suite": "smoke", "test_limit": 64},
+        "similarity": {"dataset": "synthetic", "n": 32},
+        "headline": [{"label": "clean", "attack": "clean", "epsilon": 0.0}],
+    }
+    raw.update(changes)
+    return raw
+
+
+# ----------------------------------------------------------------------------- profiles, grid
+def test_shipped_profiles_load():
+    assert {"smoke", "quick", "paper"} <= set(available_profiles())
+    for name in ("smoke", "quick", "paper"):
+        p = load_profile(name)
+        assert p.name == name and p.evaluation["suite"] and p.headline
+    quick = load_profile("quick")
+    assert quick.train["dataset"] == "fashion_mnist" and len(quick.seeds) >= 2
+    conds = {c["name"]: c for c in quick.experiments[0]["conditions"]}
+    assert conds["regularized"]["alpha"] == 10.0 and conds["regularized"]["threshold"] == 0.8
+    assert conds["baseline"]["alpha"] == 0.0
+    paper = load_profile("paper")
+    assert len(paper.seeds) == 7
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_every_run_config_validates_against_trainconfig(name):
+    pytest.importorskip("pixsim.config")
+    profile = load_profile(name)
+    n_train = sum(s.kind is StepKind.TRAIN for s in expand_grid(profile))
+    assert validate_train_configs(profile) == n_train
+
+
+def test_paper_profile_has_the_papers_settings():
+    paper = load_profile("paper")
+    exps = {e["name"]: e for e in paper.experiments}
+    assert exps["cifar10"]["train"] == {"dataset": "cifar10", "arch": "resnet18", "width": 64, "epochs": 40}
+    assert exps["cifar100"]["train"]["arch"] == "resnet34" and exps["cifar100"]["train"]["epochs"] == 60
+    c10 = {c["name"]: c for c in exps["cifar10"]["conditions"]}
+    assert sorted(c["k"] for c in c10.values() if c.get("group") == "k_sweep") == [4, 8, 32]
+    assert sorted(c["n_reg"] for c in c10.values() if c.get("group") == "n_sweep") == [100, 1000]
+    assert paper.train["k"] == 16 and paper.train["n_reg"] == 5000  # the sweeps' remaining values
+    mn = {c["name"]: c for c in exps["mnist"]["conditions"]}
+    assert (mn["reg_mnist"]["alpha"], mn["reg_mnist"]["threshold"]) == (4.0, 0.2)
+    fm = {c["name"]: c for c in exps["fmnist"]["conditions"]}
+    assert (fm["reg_mnist"]["alpha"], fm["reg_mnist"]["threshold"]) == (10.0, 0.4)
+
+
+def test_grid_counts_and_parameters():
+    steps = expand_grid(profile_from_dict(hand_profile()))
+    kinds = [s.kind for s in steps]
+    # a: source + baseline x 3 seeds + reg x 1 seed (train + robustness each); b: baseline x 3
+    assert kinds.count(StepKind.TRAIN) == 1 + 3 + 1 + 3
+    assert kinds.count(StepKind.ROBUSTNESS) == 3 + 1 + 3
+    assert kinds.count(StepKind.SIMILARITY) == 1 and kinds.count(StepKind.RESULTS) == 1
+    names = [s.name for s in steps]
+    assert len(set(names)) == len(names)
+    by = {s.name: s for s in steps}
+    reg = by["a-reg-s7/train"].parameters
+    assert reg["alpha"] == 10.0 and reg["seed"] == 7 and reg["run_name"] == "a-reg-s7"
+    assert reg["width"] == 4 and by["b-baseline-s2/train"].parameters["width"] == 8
+    assert by["a-source/train"].parameters["alpha"] == 0.0 and by["a-source/train"].parameters["seed"] == 50
+    rob = by["a-reg-s7/robustness"]
+    assert rob.depends_on == ("a-reg-s7/train", "a-source/train")
+    assert rob.parameters["checkpoint"] == "runs/a-reg-s7"
+    assert rob.parameters["source_checkpoint"] == "runs/a-source"
+    assert rob.parameters["suite"] == "smoke" and rob.parameters["condition"] == "reg"
+    assert by["b-baseline-s0/robustness"].parameters["source_checkpoint"] == ""
+    assert by["a-reg-s7/train"].labels["role"] == "regularized"
+    assert by["a-baseline-s0/train"].labels["role"] == "baseline"
+    results_step = by["analysis/results"]
+    assert set(results_step.depends_on) >= {n for n in names if n.endswith("/robustness")}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"evaluation": {}}, "evaluation.suite"),
+    ({"seeds": []}, "seeds"),
+    ({"seeds": [0, 0]}, "repeated"),
+    ({"train": {"seed": 3}}, "grid sets itself"),
+    ({"name": "bad-name"}, "not a valid name"),
+    ({"experiments": []}, "at least one experiment"),
+    ({"budget_minutes": -1}, "budget_minutes"),
+    ({"headline": [{"label": "x"}]}, "headline"),
+])
+def test_bad_profiles_are_refused_with_the_field_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        profile_from_dict(hand_profile(**change))
+
+
+def test_duplicate_condition_and_unknown_profile():
+    raw = hand_profile()
+    raw["experiments"][0]["conditions"].append({"name": "reg", "alpha": 1.0})
+    with pytest.raises(ValueError, match="used twice"):
+        profile_from_dict(raw)
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*smoke"):
+        load_profile("nope")
+
+
+def test_select_steps_keeps_analysis_and_rejects_bad_patterns():
+    steps = expand_grid(profile_from_dict(hand_profile()))
+    sel = select_steps(steps, r"^a-reg")
+    assert {s.name for s in sel} == {"a-reg-s7/train", "a-reg-s7/robustness",
+                                     "analysis/similarity", "analysis/results"}
+    assert len(select_steps(steps, None)) == len(steps)
+    with pytest.raises(ValueError, match="regular expression"):
+        select_steps(steps, "(")
+
+
+# ----------------------------------------------------------------------------- results store
+def test_is_complete_needs_marker_same_parameters_and_outputs(tmp_path):
+    params = {"alpha": 10.0, "seed": 1}
+    for name in ("robustness.ipynb", "robustness.csv"):
+        (tmp_path / name).write_text("x")
+    assert not results.is_complete(tmp_path, "robustness", params)  # no marker yet
+    results.write_marker(tmp_path, "robustness", params, 1.0)
+    assert results.is_complete(tmp_path, "robustness", params)
+    assert not results.is_complete(tmp_path, "robustness", {"alpha": 4.0, "seed": 1})
+    (tmp_path / "robustness.csv").write_text("")  # an empty output is not complete
+    assert not results.is_complete(tmp_path, "robustness", params)
+    (tmp_path / "robustness.csv").unlink()
+    assert not results.is_complete(tmp_path, "robustness", params)
+
+
+def test_gather_concatenates_every_run(tmp_path):
+    for run, acc in (("r1", 0.5), ("r2", 0.7)):
+        d = tmp_path / "runs" / run
+        d.mkdir(parents=True)
+        pd.DataFrame({"attack": ["gaussian"] * 2, "epsilon": [0.0, 0.1], "accuracy": [acc, acc - 0.1]}
+                     ).to_csv(d / "robustness.csv", index=False)
+    table = results.gather_results(tmp_path)
+    assert len(table) == 4 and sorted(set(table.run_name)) == ["r1", "r2"]
+    assert table.loc[table.run_name == "r2", "accuracy"].max() == pytest.approx(0.7)
+
+
+def test_find_checkpoint_resolves_run_directories(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"x")
+    (tmp_path / "train_summary.json").write_text(json.dumps({"checkpoint": "best.pt"}))
+    assert results.find_checkpoint(tmp_path) == tmp_path / "best.pt"
+    assert results.find_checkpoint(tmp_path / "best.pt") == tmp_path / "best.pt"
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        results.find_checkpoint(tmp_path / "nothing")
+
+
+# ----------------------------------------------------------------------------- runner
+def fake_executor(log, fail=()):
+    """Writes each step's expected outputs (like the real notebooks would) or raises."""
+    def run(input_path, output_path, parameters, cwd):
+        kind = Path(input_path).stem
+        log.append((kind, parameters.get("run_name", kind)))
+        if any(re.search(f, f"{parameters.get('run_name', '')}/{kind}") for f in fail):
+            Path(output_path).write_text("{}")  # papermill leaves the failed notebook behind
+            raise RuntimeError(f"cell failed\nValueError: boom in {kind}")
+        Path(output_path).write_text("{}")
+        if kind == "train":
+            d = Path(parameters["out_dir"]) / parameters["run_name"]
+            (d / "train_summary.json").write_text(json.dumps({"checkpoint": "best.pt", "config": parameters,
+                                                              "test_accuracy": 0.5}))
+            (d / "history.csv").write_text("epoch,layer_w0\n0,0.2\n")
+        elif kind == "robustness":
+            Path(parameters["out_csv"]).write_text("attack,epsilon,accuracy\ngaussian,0.0,0.5\n")
+    return run
+
+
+def small_profile():
+    raw = hand_profile()
+    raw["experiments"] = raw["experiments"][:1]
+    raw["seeds"] = [0]
+    return profile_from_dict(raw)  # source + baseline s0 + reg s7
+
+
+def test_runner_runs_then_skips_complete_steps(tmp_path, monkeypatch):
+    log = []
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log))
+    out = tmp_path / "out"
+    outcomes, manifest = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                               log=lambda s: None)
+    assert [o.status for o in outcomes].count("done") == len(outcomes) == 3 + 2 + 2
+    assert (out / "runs" / "a-reg-s7" / "train.done.json").exists()
+    assert (out / "reproduce.json").exists() and (out / "profile.yaml").exists()
+    assert manifest["profile"] == "hand" and manifest["total_seconds"] >= 0
+    log.clear()
+    outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                        log=lambda s: None)
+    assert log == [] and {o.status for o in outcomes} == {"skipped"}
+    # one run's output removed: only that step runs again (and the results notebook after it)
+    (out / "runs" / "a-baseline-s0" / "robustness.csv").unlink()
+    outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                        log=lambda s: None)
+    assert log == [("robustness", "a-baseline-s0"), ("results", "results")]
+    # --force reruns everything
+    log.clear()
+    reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path, force=True,
+                          log=lambda s: None)
+    assert len(log) == 7
+
+
+def test_runner_continues_past_failures_and_lists_notebooks(tmp_path, monkeypatch):
+    log = []
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log, fail=[r"a-baseline-s0/train"]))
+    out = tmp_path / "out"
+    outcomes, manifest = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                               log=lambda s: None)
+    status = {o.step: o.status for o in outcomes}
+    assert status["a-baseline-s0/train"] == "failed"
+    assert status["a-baseline-s0/robustness"] == "blocked"
+    assert status["a-reg-s7/train"] == status["a-reg-s7/robustness"] == "done"
+    assert status["analysis/results"] == "done"  # the book still gets its results page
+    failed = next(o for o in outcomes if o.status == "failed")
+    assert failed.notebook == str(out / "runs" / "a-baseline-s0" / "train.ipynb")
+    assert "ValueError: boom in train" in failed.error
+    report = reproduce.failure_report(outcomes)
+    assert "FAILED  a-baseline-s0/train" in report and failed.notebook in report
+    assert "BLOCKED a-baseline-s0/robustness" in report
+    assert not (out / "runs" / "a-baseline-s0" / "train.done.json").exists()
+    assert [s["status"] for s in manifest["steps"]].count("failed") == 1
+    # the next invocation retries the failed run only
+    log.clear()
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log))
+    reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path, log=lambda s: None)
+    assert log == [("train", "a-baseline-s0"), ("robustness", "a-baseline-s0"), ("results", "results")]
+    assert reproduce.failure_report([o for o in outcomes if o.ok]) == ""
+
+
+def test_runner_refuses_bad_jobs(tmp_path):
+    with pytest.raises(ValueError, match="jobs"):
+        reproduce.run_profile(small_profile(), tmp_path, notebooks_dir=tmp_path, cwd=tmp_path, jobs=0)
+
+
+def _stand_in_notebook(kind: str) -> nbformat.NotebookNode:
+    params = nbformat.v4.new_code_cell('out_dir = "."\nrun_name = "x"\nout_csv = "r.csv"')
+    params.metadata["tags"] = ["parameters"]
+    body = {
+        "train": ("import json, os, sys\nfrom pathlib import Path\nd = Path(out_dir) / run_name\n"
+                  "d.mkdir(parents=True, exist_ok=True)\n"
+                  "(d / 'train_summary.json').write_text(json.dumps({'checkpoint': 'best.pt', "
+                  "'python': sys.executable, 'cores': len(os.sched_getaffinity(0))}))\n"
+                  "(d / 'history.csv').write_text('epoch\\n0\\n')"),
+        "robustness": "from pathlib import Path\nPath(out_csv).write_text('attack,accuracy\\nx,1\\n')",
+        "similarity": "print('similarity')",
+        "results": "print('results')",
+    }[kind]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_real_papermill_pool_uses_this_interpreter(tmp_path):
+    pytest.importorskip("papermill")
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    for kind in ("train", "robustness", "similarity", "results"):
+        nbformat.write(_stand_in_notebook(kind), str(nbdir / f"{kind}.ipynb"))
+    raw = hand_profile(seeds=[0])
+    raw["experiments"] = [{"name": "a", "source": None,
+                           "conditions": [{"name": "baseline", "alpha": 0.0},
+                                          {"name": "reg", "alpha": 10.0}]}]
+    out = tmp_path / "out"
+    outcomes, _ = reproduce.run_profile(profile_from_dict(raw), out, notebooks_dir=nbdir, cwd=REPO,
+                                        jobs=2, log=lambda s: None)
+    assert [o.status for o in outcomes] == ["done"] * 6, [o.error for o in outcomes]
+    summary = json.loads((out / "runs" / "a-reg-s0" / "train_summary.json").read_text())
+    assert os.path.realpath(summary["python"]) == os.path.realpath(sys.executable)
+    assert summary["cores"] == max(1, len(os.sched_getaffinity(0)) // 2)  # its share of the cores
+    executed = nbformat.read(str(out / "runs" / "a-reg-s0" / "train.ipynb"), as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "run_name = \"a-reg-s0\"" in injected[0].source
+
+
+# ----------------------------------------------------------------------------- command
+def test_reproduce_list_and_bad_profile(capsys):
+    assert experiments.main(["--profile", "smoke", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "main-regularized-s1/robustness" in listed and "analysis/results" in listed
+    assert experiments.main(["--profile", "nope", "--list"]) == 2
+    assert "unknown profile" in capsys.readouterr().out
+
+
+def test_missing_data_stops_before_anything_runs(monkeypatch):
+    data = pytest.importorskip("pixsim.data")
+
+    def missing(name, *a, **k):
+        raise data.DatasetNotFoundError(f"{name}: looked in X; get it with Y")
+
+    monkeypatch.setattr(data, "load_dataset", missing)
+    steps = expand_grid(load_profile("quick"))
+    assert "fashion_mnist: looked in X" in experiments.check_data(steps)
+    assert experiments.check_data(expand_grid(load_profile("smoke"))) is None  # synthetic
+
+
+# ----------------------------------------------------------------------------- notebooks, book
+NOTEBOOKS = ["train", "robustness", "similarity", "results"]
+
+
+def _params_cell(name):
+    nb = nbformat.read(str(REPO / "notebooks" / f"{name}.ipynb"), as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}.ipynb needs exactly one cell tagged 'parameters'"
+    return nb, tagged[0]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_have_parameters_and_call_pixsim_only(name):
+    nb, _ = _params_cell(name)
+    allowed = {"pixsim", "IPython", "pathlib", "dataclasses", "numpy", "torch"}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for mod in re.findall(r"^\s*(?:from|import)\s+([\w]+)", cell.source, flags=re.M):
+            assert mod in allowed, f"{name}.ipynb imports {mod}"
+        assert len(re.findall(r"^\s*(for|while)\b", cell.source, flags=re.M)) == 0, \
+            f"{name}.ipynb has a loop in a cell; it belongs in pixsim"
+        assert not cell.get("outputs"), f"{name}.ipynb is stored with outputs"
+
+
+def test_train_notebook_parameters_are_the_trainconfig_fields():
+    config = pytest.importorskip("pixsim.config")
+    import dataclasses
+
+    _, cell = _params_cell("train")
+    names = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
+    assert names == [f.name for f in dataclasses.fields(config.TrainConfig)]
+
+
+@pytest.mark.parametrize("kind,keys", [
+    ("robustness", {"checkpoint", "source_checkpoint", "out_csv", "run_name", "experiment",
+                    "condition", "group", "profile", "seed", "suite", "test_limit"}),
+    ("similarity", {"out_dir", "dataset", "n"}),
+    ("results", {"results_dir", "profile"}),
+])
+def test_grid_parameters_exist_in_the_notebooks(kind, keys):
+    _, cell = _params_cell(kind)
+    names = set(re.findall(r"^(\w+)\s*=", cell.source, flags=re.M))
+    assert keys <= names
+    for name in ("smoke", "quick", "paper"):
+        for step in expand_grid(load_profile(name)):
+            if step.kind.value == kind:
+                assert set(step.parameters) <= names, (name, set(step.parameters) - names)
+
+
+def test_book_config_never_executes_and_toc_pages_exist(tmp_path):
+    cfg = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert cfg["only_build_toc_files"] is True
+    generated = {f"{book.GENERATED.as_posix()}/{p}" for p in (*book.PAGES, "run_record")}
+    for f in book.toc_files(REPO):
+        if f in generated:
+            continue
+        assert any((REPO / f"{f}{ext}").exists() for ext in (".md", ".ipynb")), f
+    assert generated <= set(book.toc_files(REPO))
+
+
+def test_assemble_writes_every_generated_page_even_without_results(tmp_path):
+    out = tmp_path / "out"
+    (out / "analysis").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Results\nhello")]),
+                   str(out / "analysis" / "results.ipynb"))
+    results.write_manifest(out, {"profile": "hand", "steps": [
+        {"step": "r/train", "run": "r", "kind": "train", "status": "failed", "error": "boom",
+         "notebook": "/x/train.ipynb", "seconds": 1.0}], "grid_seconds": 60, "total_seconds": 90})
+    written = book.assemble(out, tmp_path)
+    gen = tmp_path / book.GENERATED
+    assert {p.name for p in written} == {f"{p}.ipynb" for p in book.PAGES} | {"run_record.md"}
+    assert "hello" in (gen / "results.ipynb").read_text()
+    assert "Not produced" in (gen / "train_example.ipynb").read_text()
+    record = (gen / "run_record.md").read_text()
+    assert "`r/train` failed: boom" in record and "/x/train.ipynb" in record
