@@ -82,6 +82,20 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+class Subsample(nn.Module):
+    """Keep every ``stride``-th row and column: [B, C, H, W] -> [B, C, ceil(H/s), ceil(W/s)]."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN projection) shortcut, then ReLU.
 
@@ -97,8 +111,11 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_planes != planes:
+            # A 1x1 stride-s conv is "keep every s-th pixel, then 1x1 conv"; written that way it
+            # avoids a oneDNN CPU bug in strided 1x1 weight gradients for channels_last inputs
+            # with few channels (heap corruption / wrong gradients; oneDNN issue #6035).
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+                Subsample(stride), nn.Conv2d(in_planes, planes, 1, bias=False), nn.BatchNorm2d(planes)
             )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -115,7 +115,8 @@ class SimilarityHead(nn.Module):
             Tensor[k] float32 in [-1, 1]; differentiable w.r.t. the features and layer_logits.
         """
         sims = self.layer_similarities(feats_a, feats_b)
-        return sims @ self.layer_weights().to(sims.dtype)
+        # elementwise product and sum, not a matmul, so autocast keeps it in float32
+        return (sims * self.layer_weights().float()).sum(dim=1)
 
     def extra_repr(self) -> str:
         return f"channels={list(self.channels)}, beta={self.beta}, eps={self.eps}"
