@@ -73,18 +73,23 @@ def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
 
 
 def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = None,
-                        x: str = "epsilon", y: str = "accuracy", col: str = "attack",
+                        x: str = "epsilon", y: str = "accuracy", col: str = "panel",
                         condition: str = "condition", title: str | None = None,
                         col_wrap: int = 3) -> plt.Figure:
     """Accuracy vs epsilon, one panel per attack: mean over seeds (line) and +- 1 sd (band).
 
     Args:
-        df: tidy robustness rows (one per run x attack x epsilon), with columns ``x``, ``y``,
-            ``col``, ``condition`` and ``seed``.
+        df: tidy accuracy rows (one per run x attack x norm x epsilon, e.g.
+            :func:`pixsim.tables.curve_rows`), with columns ``x``, ``y``, ``col`` (default
+            ``panel``: attack and norm), ``condition`` and ``seed``.
         attacks: panels to draw, in order (default: every attack in ``df``).
     """
     if df.empty:
         return note_figure("no accuracy rows in this table")
+    if condition not in df.columns:
+        df = df.assign(**{condition: "model"})
+    if col not in df.columns:
+        col = "attack"
     data = df if attacks is None else df[df[col].isin(attacks)]
     if data.empty:
         return note_figure(f"no rows for attacks {list(attacks or [])}; the table has {sorted(set(df[col]))}")

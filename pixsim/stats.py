@@ -110,7 +110,8 @@ def two_sample_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]
 
     Returns a dict with ``n_a``, ``n_b``, ``mean_a``, ``mean_b``, ``diff`` (mean_b - mean_a),
     ``welch_t``, ``welch_p``, ``mwu_u`` (U statistic of ``b``), ``mwu_p``. Tests need at least
-    two values per side (NaN otherwise); NaNs in the inputs are dropped.
+    two values per side (NaN otherwise); Welch's t is NaN when neither side varies; NaNs in
+    the inputs are dropped.
     """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -121,7 +122,8 @@ def two_sample_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]
     out["diff"] = out["mean_b"] - out["mean_a"]
     out.update(welch_t=np.nan, welch_p=np.nan, mwu_u=np.nan, mwu_p=np.nan)
     if len(a) >= 2 and len(b) >= 2:
-        if np.ptp(np.concatenate([a, b])) > 0:
+        spread = a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)
+        if spread > 1e-12 * max(1.0, float(np.abs(np.concatenate([a, b])).max()) ** 2):
             t = sps.ttest_ind(b, a, equal_var=False)
             out["welch_t"], out["welch_p"] = float(t.statistic), float(t.pvalue)
         u = sps.mannwhitneyu(b, a, alternative="two-sided")

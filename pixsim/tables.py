@@ -20,79 +20,99 @@ from pixsim import stats
 CLEAN = "clean"
 BOUNDARY_ATTACKS = ("boundary",)
 RUN_COLUMNS = ["run_name", "experiment", "condition", "group", "seed"]
+# columns of the robustness table that are results, not the model's identifying columns
+_RESULT_COLUMNS = {
+    "kind", "spec_id", "attack", "norm", "epsilon", "repeat", "accuracy", "clean_accuracy",
+    "n_images", "n_correct", "seconds", "attack_seed", "params", "n_success", "success_rate",
+    "median_mse", "median_l2", "median_linf", "frequency", "power", "check", "passed", "value",
+    "reference", "tolerance", "detail",
+}
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
     return all(c in df.columns for c in cols)
 
 
-def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows with an accuracy at an epsilon (noise, transferred and white-box attacks), without
-    Boundary, spectrum and check rows."""
-    if table.empty or not _has(table, "accuracy", "epsilon", "attack"):
+def _of_kind(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Rows of one ``kind`` (attack / boundary / spectrum / check) of the robustness table."""
+    if table.empty or "kind" not in table.columns:
         return table.iloc[0:0]
-    rows = table[table["accuracy"].notna() & table["epsilon"].notna()
-                 & ~table["attack"].isin(BOUNDARY_ATTACKS)]
-    if "check" in rows.columns:
-        rows = rows[rows["check"].isna()]
-    if "frequency" in rows.columns:
-        rows = rows[rows["frequency"].isna()]
-    if "repeat" in rows.columns and rows["repeat"].notna().any():  # mean over repeats per run
-        keys = [c for c in rows.columns if c not in ("accuracy", "repeat", "seconds", "n_images")]
-        rows = rows.groupby(keys, dropna=False, as_index=False)["accuracy"].mean()
-    return rows.reset_index(drop=True)
+    return table[table["kind"] == kind]
+
+
+def _run_keys(rows: pd.DataFrame) -> list[str]:
+    return [c for c in RUN_COLUMNS if c in rows.columns]
+
+
+def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy rows (``kind == "attack"``), averaged over repeats: one row per run x attack x
+    norm x epsilon with ``accuracy`` and a ``panel`` label (``"pgd Linf"``, ``"gaussian"``),
+    plus the run's identifying columns."""
+    rows = _of_kind(table, "attack")
+    if rows.empty or not _has(rows, "accuracy", "epsilon", "attack"):
+        return pd.DataFrame(columns=RUN_COLUMNS + ["attack", "norm", "epsilon", "accuracy", "panel"])
+    rows = rows.copy()
+    rows["norm"] = rows["norm"].fillna("none") if "norm" in rows else "none"
+    info = [c for c in rows.columns if c not in _RESULT_COLUMNS and c not in ("panel",)]
+    keys = info + ["attack", "norm", "epsilon"]
+    out = rows.groupby(keys, dropna=False, as_index=False)["accuracy"].mean()
+    out["panel"] = [a if n in ("none", "") else f"{a} {n}" for a, n in zip(out["attack"], out["norm"])]
+    return out
 
 
 def accuracy_pivot(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy with one row per attack (and norm) and one column per epsilon (one run)."""
+    """Accuracy with one row per attack and norm and one column per epsilon (one run)."""
     rows = accuracy_rows(table)
     if rows.empty:
         return pd.DataFrame({"note": ["no accuracy rows in this table"]})
-    index = ["attack"] + (["norm"] if "norm" in rows.columns and rows["norm"].notna().any() else [])
-    return rows.pivot_table(index=index, columns="epsilon", values="accuracy", aggfunc="mean").round(4)
+    return rows.pivot_table(index=["attack", "norm"], columns="epsilon", values="accuracy",
+                            aggfunc="mean").round(4)
+
+
+def curve_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy rows of the attacks with an epsilon grid (the single ``clean`` row left out)."""
+    rows = accuracy_rows(table)
+    return rows[rows["attack"] != CLEAN]
 
 
 def check_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The gradient-masking check rows (``check``, ``passed``, details), or a note."""
-    if table.empty or "check" not in table.columns or table["check"].isna().all():
+    rows = _of_kind(table, "check")
+    if rows.empty or "check" not in rows.columns:
         return pd.DataFrame({"note": ["no gradient-masking checks in this table"]})
-    rows = table[table["check"].notna()]
-    keep = [c for c in ["run_name", "condition", "seed", "check", "attack", "passed", "detail"]
-            if c in rows.columns]
+    keep = [c for c in ["run_name", "condition", "seed", "check", "attack", "norm", "epsilon",
+                        "passed", "value", "reference", "detail"] if c in rows.columns]
     return rows[keep].reset_index(drop=True)
 
 
 def check_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per check and condition: how many runs passed out of how many."""
+    """Per check and condition: runs that passed, failed, or could not be checked."""
     rows = check_rows(table)
     if "check" not in rows.columns:
         return rows
-    g = rows.groupby(["check", "condition"])["passed"]
-    out = g.agg(passed="sum", runs="count").reset_index()
-    out["passed"] = out["passed"].astype(int)
-    return out
+    passed = rows["passed"].map(lambda v: "n/a" if pd.isna(v) else ("pass" if bool(v) else "FAIL"))
+    out = rows.assign(result=passed).groupby(["check", "condition", "result"]).size()
+    return out.unstack("result", fill_value=0).reset_index()
 
 
 def boundary_rows(table: pd.DataFrame, metric: str = "median_mse") -> pd.DataFrame:
-    """One row per Boundary result with its metric in column ``value`` (median over successful
-    images of ||delta||_2^2 / D unless ``metric`` names another column)."""
-    if table.empty or "attack" not in table.columns:
-        return pd.DataFrame()
-    rows = table[table["attack"].isin(BOUNDARY_ATTACKS)]
+    """One row per run with its Boundary metric (mean over repeats) in column ``value``:
+    by default the median over successful images of ||delta||_2^2 / D."""
+    rows = _of_kind(table, "boundary")
     if rows.empty or metric not in rows.columns:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=RUN_COLUMNS + ["value"])
     rows = rows[rows[metric].notna()]
-    keys = [c for c in RUN_COLUMNS if c in rows.columns]
-    return rows.groupby(keys, dropna=False, as_index=False)[metric].mean().rename(columns={metric: "value"})
+    return (rows.groupby(_run_keys(rows), dropna=False, as_index=False)[metric].mean()
+            .rename(columns={metric: "value"}))
 
 
 def spectrum_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Radially averaged power of the Boundary perturbations: ``frequency``, ``power`` rows."""
-    if table.empty or not _has(table, "frequency", "power"):
-        return pd.DataFrame()
-    rows = table[table["frequency"].notna() & table["power"].notna()]
-    keys = [c for c in RUN_COLUMNS if c in rows.columns] + ["frequency"]
-    return rows.groupby(keys, dropna=False, as_index=False)["power"].mean()
+    """Radially averaged power of the Boundary perturbations: ``frequency``, ``power`` rows
+    (mean over repeats per run)."""
+    rows = _of_kind(table, "spectrum")
+    if rows.empty or not _has(rows, "frequency", "power"):
+        return pd.DataFrame(columns=RUN_COLUMNS + ["frequency", "power"])
+    return rows.groupby(_run_keys(rows) + ["frequency"], dropna=False, as_index=False)["power"].mean()
 
 
 def _pick_epsilon(rows: pd.DataFrame, epsilon: Any) -> float | None:
@@ -120,7 +140,8 @@ def headline_values(table: pd.DataFrame, runs: pd.DataFrame,
         attack, label = h["attack"], h["label"]
         if attack == CLEAN:
             if not acc.empty:
-                part = acc[acc["epsilon"] == 0]
+                part = acc[acc["attack"] == CLEAN]
+                part = part if not part.empty else acc[acc["epsilon"] == 0]
                 vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
             elif "test_accuracy" in runs:
                 vals = runs[["run_name", "test_accuracy"]].rename(columns={"test_accuracy": "accuracy"})
@@ -134,6 +155,10 @@ def headline_values(table: pd.DataFrame, runs: pd.DataFrame,
             vals = vals[["run_name", "value"]].assign(epsilon=np.nan, metric="boundary_mse")
         else:
             part = acc[acc["attack"] == attack] if not acc.empty else acc
+            if "norm" in h and not part.empty:
+                part = part[part["norm"] == h["norm"]]
+            elif not part.empty and (part["norm"] == "Linf").any():
+                part = part[part["norm"] == "Linf"]
             eps = _pick_epsilon(part, h["epsilon"]) if not part.empty else None
             if eps is None:
                 continue

@@ -157,3 +157,78 @@ def test_threshold_fractions_and_example_pairs_on_a_hand_matrix():
         stats.threshold_fractions(s, [1.0])
     with pytest.raises(ValueError, match="square"):
         stats.offdiagonal(np.zeros((2, 3)))
+
+
+# ----------------------------------------------------------------------------- table views
+from pixsim import tables  # noqa: E402
+
+
+def robustness_table():
+    """Rows shaped like pixsim.robustness.suite.evaluate's: 2 conditions x 2 seeds."""
+    rows = []
+    for cond, base in (("baseline", 0.9), ("regularized", 0.85)):
+        for seed in (0, 1):
+            run = f"e-{cond}-s{seed}"
+            info = {"run_name": run, "experiment": "e", "condition": cond, "seed": seed,
+                    "dataset": "fashion_mnist", "reg_dataset": "none" if cond == "baseline" else "fashion_mnist"}
+            rows.append({**info, "kind": "attack", "attack": "clean", "norm": "none", "epsilon": 0.0,
+                         "accuracy": base + 0.01 * seed})
+            for eps in (0.0, 0.1, 0.2):
+                drop = (0.8 if cond == "baseline" else 0.4) * eps / 0.2
+                for rep in (0, 1):  # two noise repeats that average to the centre value
+                    rows.append({**info, "kind": "attack", "attack": "gaussian", "norm": "none",
+                                 "epsilon": eps, "repeat": rep,
+                                 "accuracy": base - drop + (0.02 if rep else -0.02)})
+                rows.append({**info, "kind": "attack", "attack": "pgd", "norm": "Linf", "epsilon": eps,
+                             "accuracy": base - 2 * drop})
+            for rep in (0, 1):
+                rows.append({**info, "kind": "boundary", "attack": "boundary", "norm": "L2", "repeat": rep,
+                             "median_mse": (0.002 if cond == "baseline" else 0.004) + 0.001 * rep})
+            for f in (1, 2):
+                rows.append({**info, "kind": "spectrum", "attack": "boundary", "frequency": f, "power": 1.0 / f})
+            rows.append({**info, "kind": "check", "check": "monotone", "attack": "pgd", "passed": True})
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_rows_average_repeats_and_label_panels():
+    acc = tables.accuracy_rows(robustness_table())
+    g = acc[(acc.attack == "gaussian") & (acc.run_name == "e-baseline-s0")].set_index("epsilon")
+    assert g.loc[0.1, "accuracy"] == pytest.approx(0.9 - 0.4)  # mean of the two repeats
+    assert set(acc.panel) == {"clean", "gaussian", "pgd Linf"}
+    assert len(acc) == 4 * (1 + 3 + 3)
+    assert "clean" not in set(tables.curve_rows(robustness_table()).attack)
+    piv = tables.accuracy_pivot(robustness_table()[lambda d: d.run_name == "e-regularized-s1"])
+    assert piv.loc[("pgd", "Linf"), 0.2] == pytest.approx(0.85 - 0.8)
+
+
+def test_boundary_spectrum_and_checks_views():
+    t = robustness_table()
+    b = tables.boundary_rows(t).set_index("run_name")
+    assert b.loc["e-baseline-s1", "value"] == pytest.approx(0.0025)
+    assert b.loc["e-regularized-s0", "value"] == pytest.approx(0.0045)
+    s = tables.spectrum_rows(t)
+    assert len(s) == 4 * 2 and s.power.max() == 1.0
+    summary = tables.check_summary(t)
+    assert list(summary["pass"]) == [2, 2]
+    assert "note" in tables.check_rows(t[t.kind != "check"]).columns
+
+
+def test_headline_values_pick_the_grid_epsilon_and_compare():
+    t = robustness_table()
+    runs = t.drop_duplicates("run_name")[["run_name", "experiment", "condition", "seed", "dataset",
+                                          "reg_dataset"]]
+    headline = [{"label": "clean", "attack": "clean", "epsilon": 0.0},
+                {"label": "noise", "attack": "gaussian", "epsilon": 0.12},  # closest grid value 0.1
+                {"label": "pgd", "attack": "pgd", "epsilon": "max"},
+                {"label": "boundary", "attack": "boundary", "epsilon": 0}]
+    v = tables.headline_values(t, runs, headline)
+    assert set(v.metric) == {"clean", "gaussian@0.1", "pgd@0.2", "boundary_mse"}
+    noise = v[(v.metric == "gaussian@0.1") & (v.condition == "regularized")]
+    assert sorted(noise.value) == pytest.approx([0.85 - 0.2, 0.85 - 0.2])
+    wide = tables.headline_table(v)
+    assert wide.loc[("e", "clean", "clean"), "baseline"] == "0.905 +- 0.007 (n=2)"
+    tests = tables.headline_tests(v)
+    assert set(tests.n) == {2} and len(tests) == 4
+    comp = stats.paper_comparison(tables.paper_rows(v))
+    assert not comp.comparable.any()
+    assert "No direct comparison applies" in tables.comparison_statement(comp)
