@@ -45,7 +45,7 @@ from pixsim.runtime import environment_versions, git_revision, resolve_device, s
 from pixsim.schedule import CyclicSchedule
 from pixsim.similarity import build_target
 
-__all__ = ["TrainResult", "train", "load_checkpoint", "configure_parser", "run_from_args"]
+__all__ = ["TrainResult", "train", "train_step", "evaluate", "load_checkpoint", "configure_parser", "run_from_args"]
 
 LOG_EVERY = 20  # steps between progress-bar updates (each one is a host sync)
 DEVICE_DATA_MAX_BYTES = 4 * 2**30  # data sets up to this size are moved to the GPU once
@@ -97,7 +97,8 @@ class _Similarity:
                               f"size {tuple(image_shape)}, got {tuple(images.shape[1:])}; use 'separate' or 'joint'")
         labels = feature_net = None
         if cfg.target_kind == "categorical":
-            labels = load_dataset(name, "train", root=cfg.data_root, limit=cfg.n_reg).labels
+            extra = {"n": cfg.n_reg, "size": cfg.synthetic_size} if name == "synthetic" else {}
+            labels = load_dataset(name, "train", root=cfg.data_root, limit=cfg.n_reg, seed=cfg.seed, **extra).labels
         if cfg.target_kind == "features":
             net, _ = load_checkpoint(cfg.target_path, device="cpu")
             feature_net = lambda x: net.forward_features(x)[1][3]  # stage 3 output  # noqa: E731
@@ -157,6 +158,43 @@ def _step_stats(ce: torch.Tensor, sim: torch.Tensor | None, logits: torch.Tensor
     r = torch.where(ok, (cs * ct).sum() / den.clamp_min(1e-30), zero)
     return torch.stack([ce, sim, correct, ce.new_full((), float(len(y))), s.sum(), t.sum(), s.square().sum(),
                         t.square().sum(), (s * t).sum(), r, ok.to(ce.dtype)])
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, *, alpha: float = 0.0,
+               transform: str = "atanh", pair_mode: str = "separate", amp: Callable | None = None,
+               memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """One optimisation step: a single backward pass of CE(x, y) + alpha * similarity_loss(pairs).
+
+    Args:
+        model: a ``PixsimResNet`` in train mode. optimizer: its optimizer (lr already set).
+        x: Tensor[B, C, H, W] in [0, 1] and y: LongTensor[B], the classification batch (on the device).
+        pairs: ``(xa [k,C,H,W], xb [k,C,H,W], target [k])`` on the device, or None (unregularized).
+        alpha, transform, pair_mode: as in ``TrainConfig``. amp: a context-manager factory
+            (autocast) or None. memory_format: of the images passed to the model.
+
+    Returns:
+        Tensor[11] float64 on the device: step statistics (CE, similarity loss, correct, B and the
+        sums behind the S_cnn-target correlation) for on-device accumulation, no host sync.
+    """
+    x = x.contiguous(memory_format=memory_format)
+    s = t = sl = None
+    with amp() if amp else torch.autocast(x.device.type, enabled=False):
+        if pairs is None:
+            logits = model(x)
+        else:
+            xa, xb, t = pairs
+            logits, s = model.forward_with_pairs(x, xa.contiguous(memory_format=memory_format),
+                                                 xb.contiguous(memory_format=memory_format), pair_mode)
+    ce = F.cross_entropy(logits.float(), y)
+    loss = ce
+    if pairs is not None:
+        sl = similarity_loss(s.float(), t, transform)
+        loss = ce + alpha * sl
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return _step_stats(ce.detach().double(), None if sl is None else sl.detach().double(), logits.detach(), y, s, t)
 
 
 @torch.no_grad()
@@ -325,25 +363,9 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
                 y = train_set.labels[idx].to(device, non_blocking=True)
                 if aug_gen is not None:
                     x = augment_cifar(x, aug_gen)
-                x = x.contiguous(memory_format=fmt)
-                s = t = sl = None
-                with amp():
-                    if sim is None:
-                        logits = model(x)
-                    else:
-                        xa, xb, t = sim.batch()
-                        logits, s = model.forward_with_pairs(x, xa.contiguous(memory_format=fmt),
-                                                             xb.contiguous(memory_format=fmt), cfg.pair_mode)
-                ce = F.cross_entropy(logits.float(), y)
-                loss = ce
-                if sim is not None:
-                    sl = similarity_loss(s.float(), t, cfg.transform)
-                    loss = ce + cfg.alpha * sl
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                acc += _step_stats(ce.detach().double(), None if sl is None else sl.detach().double(),
-                                   logits.detach(), y, s, t)
+                pairs = sim.batch() if sim is not None else None
+                acc += train_step(model, optimizer, x, y, pairs, alpha=cfg.alpha, transform=cfg.transform,
+                                  pair_mode=cfg.pair_mode, amp=amp, memory_format=fmt)
                 bar.update(1)
                 if progress and (step + 1) % LOG_EVERY == 0:
                     ce_sum, sim_sum = acc[_CE].item(), acc[_SIM].item()

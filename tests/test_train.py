@@ -42,7 +42,7 @@ def test_schedule_rejects_bad_values():
 def tiny(tmp_path, **changes) -> TrainConfig:
     base = dict(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4, epochs=3, phase_epochs=1,
                 batch_size=32, train_limit=200, test_limit=60, val_fraction=0.1, n_reg=40, k=4,
-                threshold=0.5, corr_pairs=8, num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
+                threshold=0.5, corr_pairs=8, augment=True, num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
     return TrainConfig(**{**base, **changes})
 
 
@@ -236,3 +236,23 @@ def test_n_reg_larger_than_the_data_set_is_refused_before_training(tmp_path, mon
     monkeypatch.setattr(tr.torch.optim, "SGD", no_training)
     with pytest.raises(ConfigError, match="n_reg.*40"):
         tr.train(tiny(tmp_path, n_reg=40), progress=False)
+
+
+def test_bf16_autocast_channels_last_and_categorical_target_run_on_cpu(tmp_path):
+    result = tr.train(tiny(tmp_path, amp="bf16", channels_last=True, target_kind="categorical", epochs=1),
+                      progress=False)
+    assert np.isfinite(result.history[["train_ce", "sim_loss", "val_loss"]].to_numpy()).all()
+
+
+def test_command_line_trains_then_reports_the_finished_run(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    tr.configure_parser(parser)
+    argv = ["--dataset", "synthetic", "--synthetic-size", "12", "--arch", "resnet10", "--width", "4",
+            "--epochs", "1", "--batch-size", "32", "--train-limit", "100", "--test-limit", "20", "--alpha", "0",
+            "--num-threads", "1", "--device", "cpu", "--quiet", "--out-dir", str(tmp_path)]
+    assert tr.run_from_args(parser.parse_args(argv)) == 0
+    assert ": finished; clean test accuracy" in capsys.readouterr().out
+    assert tr.run_from_args(parser.parse_args(argv)) == 0
+    assert "already finished" in capsys.readouterr().out
