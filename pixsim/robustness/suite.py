@@ -1,0 +1,269 @@
+"""One entry point: :func:`evaluate` a model on a suite (a list of attack specs) -> tidy table;
+named suites (``smoke``, ``quick``, ``paper``, ``whitebox``, ``full``) whose grids depend on the
+data-set family; the ``pixsim attack`` command.
+
+Table design (one DataFrame, one row per observation, ``kind`` says which):
+
+- ``kind == "attack"``: one row per model x attack x norm x epsilon with ``accuracy``
+  (fraction correct w.r.t. the true labels), ``clean_accuracy`` (on the same images),
+  ``n_images``, ``n_correct``, ``seconds``; the first row is ``attack == "clean"``
+  (epsilon 0, norm ``none``).
+- ``kind == "boundary"``: one row per repeat: ``n_images``, ``n_success``, ``success_rate``,
+  ``median_mse`` (median over successful images of ||delta||_2^2 / D, the paper's metric),
+  ``median_l2``, ``median_linf``, ``seconds``.
+- ``kind == "spectrum"``: one row per repeat x ``frequency`` (cycles per image) with ``power``.
+- ``kind == "check"``: one row per gradient-masking comparison: ``check``, ``passed``,
+  ``value``, ``reference``, ``tolerance``, ``detail`` (see :mod:`pixsim.robustness.checks`).
+
+Every row also has ``spec_id`` (position of its spec in the suite), ``attack``, ``norm``
+(``Linf``, ``L2`` or ``none``), ``epsilon`` (pixel units, NaN where none), ``repeat``,
+``attack_seed``, ``params`` (the spec's other settings), ``device``, the evaluation ``eval_seed``,
+and the ``model_info`` columns (first). Columns a kind does not use are NaN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pixsim.robustness import blackbox, boundary, checks, noise, spectra, transfer, whitebox
+from pixsim.robustness.common import RESULT_COLUMNS, EvalContext, ensure_eval, predict
+from pixsim.robustness.specs import (AttackName, BlackBoxSpec, BoundarySpec, ChecksSpec, Kind, NoiseSpec,
+                                     SpectrumSpec, TransferSpec, WhiteBoxSpec, _ParseEnum, validate_suite)
+from pixsim.runtime import resolve_device
+
+FAMILIES = {NoiseSpec: noise.run, TransferSpec: transfer.run, WhiteBoxSpec: whitebox.run,
+            BlackBoxSpec: blackbox.run, BoundarySpec: boundary.run, SpectrumSpec: spectra.run,
+            ChecksSpec: checks.run}
+EXTRA_COLUMNS = ["device", "eval_seed"]
+
+
+class SuiteName(_ParseEnum):
+    SMOKE = "smoke"
+    QUICK = "quick"
+    PAPER = "paper"
+    WHITEBOX = "whitebox"
+    FULL = "full"
+
+
+class DatasetFamily(_ParseEnum):
+    MNIST = "mnist"          # MNIST, Fashion-MNIST, synthetic: noise / transfer grids up to 0.5
+    CIFAR10 = "cifar10"      # CIFAR-10, image folders: noise up to 0.1, transfer up to 0.02
+    CIFAR100 = "cifar100"    # as CIFAR-10, transfer up to 0.005
+
+
+def dataset_family(dataset: str | None, image_shape: tuple[int, ...] | None = None) -> DatasetFamily:
+    """The grid family of a data set name (``pixsim.data.DatasetName`` values); for an unknown or
+    missing name, images of side <= 28 count as MNIST-type, larger ones as CIFAR-10."""
+    name = str(getattr(dataset, "value", dataset) or "").lower()
+    if name in ("mnist", "fashion_mnist", "synthetic"):
+        return DatasetFamily.MNIST
+    if name == "cifar100":
+        return DatasetFamily.CIFAR100
+    if name in ("cifar10", "image_folder"):
+        return DatasetFamily.CIFAR10
+    if image_shape is not None and min(image_shape[-2:]) <= 28:
+        return DatasetFamily.MNIST
+    return DatasetFamily.CIFAR10
+
+
+def _grid(stop: float, n: int = 10) -> list[float]:
+    return [float(v) for v in np.linspace(0, stop, n)]
+
+
+def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
+                image_shape: tuple[int, ...] | None = None) -> list:
+    """The named suite's list of specs for a data set (see :class:`DatasetFamily`).
+
+    - ``smoke``: seconds on a CPU: Gaussian noise, transferred FGSM, FGSM, PGD L_inf (5 steps)
+      on 3-point grids, Boundary (8 images, 10 steps), spectra, checks.
+    - ``quick``: the three noises and transferred FGSM on the paper grids, FGSM and PGD L_inf
+      (10 steps) on a 6-point grid up to a large epsilon, Boundary (100 images, 2 repeats,
+      50 steps), spectra, checks.
+    - ``paper``: PAPER.md section 5: the three noises on linspace(0, 0.5, 10) (MNIST-type) or
+      linspace(0, 0.1, 10) (CIFAR), transferred FGSM on linspace(0, 0.5 | 0.02 | 0.005, 10),
+      Boundary (1000 images, 5 repeats, 50 steps), spectra, checks.
+    - ``whitebox``: FGSM, PGD L_inf (40 steps MNIST-type / 20 CIFAR) and PGD L2 on grids that
+      end at a large epsilon, checks.
+    - ``full``: ``paper`` + ``whitebox`` + Square L_inf (1000 queries) and AutoAttack L_inf
+      standard on the PGD L_inf grid, checks.
+    """
+    name, fam = SuiteName.parse(name), dataset_family(dataset, image_shape)
+    mnist = fam is DatasetFamily.MNIST
+    noise_stop = 0.5 if mnist else 0.1
+    transfer_stop = {DatasetFamily.MNIST: 0.5, DatasetFamily.CIFAR10: 0.02, DatasetFamily.CIFAR100: 0.005}[fam]
+    linf = [0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5] if mnist else [v / 255 for v in (0, 1, 2, 4, 8, 16, 32, 64)]
+    l2 = [0, 0.5, 1, 1.5, 2, 3, 4, 6] if mnist else [0, 0.25, 0.5, 1, 2, 4, 8]
+    steps = 40 if mnist else 20
+    noises = [NoiseSpec(a, _grid(noise_stop)) for a in ("gaussian", "uniform", "salt_and_pepper")]
+    boundary_paper = [BoundarySpec(n_images=1000, repeats=5, steps=50), SpectrumSpec()]
+    whitebox_specs = [WhiteBoxSpec("fgsm", "Linf", linf), WhiteBoxSpec("pgd", "Linf", linf, steps=steps),
+                      WhiteBoxSpec("pgd", "L2", l2, steps=steps)]
+    if name is SuiteName.SMOKE:
+        small = [0, noise_stop / 5, noise_stop]
+        specs = [NoiseSpec("gaussian", small), TransferSpec([0, transfer_stop / 5, transfer_stop]),
+                 WhiteBoxSpec("fgsm", "Linf", [0, linf[2], linf[-1]]),
+                 WhiteBoxSpec("pgd", "Linf", [0, linf[2], linf[-1]], steps=5),
+                 BoundarySpec(n_images=8, repeats=1, steps=10), SpectrumSpec()]
+    elif name is SuiteName.QUICK:
+        grid = [linf[i] for i in (0, 1, 2, 3, 5, 7)]
+        specs = noises + [TransferSpec(_grid(transfer_stop)), WhiteBoxSpec("fgsm", "Linf", grid),
+                          WhiteBoxSpec("pgd", "Linf", grid, steps=10),
+                          BoundarySpec(n_images=100, repeats=2, steps=50), SpectrumSpec()]
+    elif name is SuiteName.PAPER:
+        specs = noises + [TransferSpec(_grid(transfer_stop))] + boundary_paper
+    elif name is SuiteName.WHITEBOX:
+        specs = whitebox_specs
+    else:
+        specs = (noises + [TransferSpec(_grid(transfer_stop))] + whitebox_specs
+                 + [BlackBoxSpec("square", "Linf", linf, n_queries=1000), BlackBoxSpec("autoattack", "Linf", linf)]
+                 + boundary_paper)
+    return specs + [ChecksSpec()]
+
+
+def _check_data(images, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"images must be a float tensor [N, C, H, W], got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be float in [0, 1] (use ImageSet.batch / float_images), got {images.dtype}")
+    if len(images) and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"images must lie in [0, 1], got range [{float(images.min()):g}, {float(images.max()):g}]")
+    labels = torch.as_tensor(labels)
+    if labels.shape != (len(images),) or labels.is_floating_point():
+        raise ValueError(f"labels must be an integer tensor of shape ({len(images)},), got "
+                         f"{tuple(labels.shape)} {labels.dtype}")
+    if len(images) == 0:
+        raise ValueError("images must contain at least one image")
+    return images.detach().float().cpu(), labels.long().cpu()
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite, *, model_info: dict | None = None,
+             source_model: nn.Module | None = None, device: str | torch.device = "auto", seed: int = 0,
+             batch_size: int = 256, progress: bool = True) -> pd.DataFrame:
+    """Evaluate ``model`` on ``suite`` and return the tidy table (design: module docstring).
+
+    Args:
+        model: maps float images [B, C, H, W] in [0, 1] to logits [B, K]; switched to eval mode
+            (with a warning if it was training) and moved to ``device``.
+        images: float tensor [N, C, H, W] in [0, 1] (the test set, or a subset).
+        labels: int64 [N] true labels.
+        suite: a list of specs (:mod:`pixsim.robustness.specs`) or a suite name
+            (:class:`SuiteName`; grids chosen by ``model_info["dataset"]``, else the image size).
+        model_info: identifying columns copied into every row (e.g. dataset, alpha, seed).
+        source_model: source of transferred FGSM; without it transfer specs are skipped with a
+            warning.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda[:N]"``.
+        seed: evaluation seed; every attack and epsilon gets its own seed derived from it, so the
+            same seed (and batch size) gives the same table.
+        batch_size: images per attack batch.
+        progress: tqdm progress bars.
+    """
+    model_info = dict(model_info or {})
+    clash = sorted(set(model_info) & set(RESULT_COLUMNS + EXTRA_COLUMNS))
+    if clash:
+        raise ValueError(f"model_info keys {clash} clash with result columns; rename them (e.g. 'model_{clash[0]}')")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    images, labels = _check_data(images, labels)
+    if isinstance(suite, (str, SuiteName)):
+        suite = build_suite(suite, model_info.get("dataset"), tuple(images.shape[1:]))
+    specs = validate_suite(suite)
+    dev = resolve_device(device)
+    model = ensure_eval(model, "model").to(dev)
+    if source_model is not None:
+        source_model = ensure_eval(source_model, "source_model").to(dev)
+    ctx = EvalContext(model=model, images=images, labels=labels, device=dev, seed=int(seed),
+                      batch_size=int(batch_size), progress=progress, source_model=source_model)
+    t0 = time.perf_counter()
+    ctx.clean_pred = predict(model, images, dev, batch_size)
+    clean = ctx.clean_accuracy
+    ctx.rows.append({"kind": Kind.ATTACK.value, "spec_id": -1, "attack": AttackName.CLEAN.value, "norm": "none",
+                     "epsilon": 0.0, "accuracy": clean, "clean_accuracy": clean, "n_images": ctx.n,
+                     "n_correct": int((ctx.clean_pred == labels).sum()), "seconds": time.perf_counter() - t0})
+    for i, spec in enumerate(specs):
+        if isinstance(spec, TransferSpec) and source_model is None:
+            warnings.warn("suite has transferred FGSM but no source_model was given; skipping it", UserWarning,
+                          stacklevel=2)
+            continue
+        ctx.rows.extend(FAMILIES[type(spec)](spec, ctx, i))
+    table = pd.DataFrame(ctx.rows).reindex(columns=RESULT_COLUMNS)
+    table["device"], table["eval_seed"] = str(dev), int(seed)
+    for k, v in reversed(list(model_info.items())):
+        table.insert(0, k, [v] * len(table))
+    return table
+
+
+# ----------------------------------------------------------------------------------- CLI
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``pixsim attack``."""
+    parser.add_argument("checkpoint", help="checkpoint file written by `pixsim train`")
+    parser.add_argument("--suite", default="paper", choices=[s.value for s in SuiteName], help="named attack suite")
+    parser.add_argument("--source", default=None, help="checkpoint of the source model for transferred FGSM")
+    parser.add_argument("--out", default="results.csv", help="CSV file for the tidy table")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    parser.add_argument("--blackbox-images", type=int, default=None,
+                        help="budget: Square / AutoAttack on a random subset of N images")
+    parser.add_argument("--data-root", default=None, help="data folder (default: the checkpoint's data_root)")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument("--seed", type=int, default=0, help="evaluation seed (noise draws, attack randomness)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per attack batch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _model_info(meta: dict, path: str) -> dict[str, Any]:
+    """Scalar config entries of the checkpoint (prefixed ``model_`` where they clash with a
+    result column) plus the checkpoint path."""
+    info: dict[str, Any] = {}
+    for k, v in dict(meta.get("config", {})).items():
+        if v is None or isinstance(v, (str, int, float, bool)):
+            info[f"model_{k}" if k in RESULT_COLUMNS + EXTRA_COLUMNS else k] = v
+    info["checkpoint"] = str(path)
+    return info
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``pixsim attack``: load the checkpoint and its data set's test split, evaluate, write CSV."""
+    from pixsim.data import load_dataset
+    from pixsim.train import load_checkpoint
+
+    model, meta = load_checkpoint(args.checkpoint, args.device)
+    cfg = dict(meta.get("config", {}))
+    if "dataset" not in cfg:
+        raise ValueError(f"checkpoint {args.checkpoint!r} has no config['dataset']; cannot pick its test set")
+    source = load_checkpoint(args.source, args.device)[0] if args.source else None
+    extra = {"n": args.limit} if cfg["dataset"] == "synthetic" and args.limit else {}
+    if cfg["dataset"] == "synthetic" and "synthetic_size" in cfg:
+        extra["size"] = cfg["synthetic_size"]
+    test = load_dataset(cfg["dataset"], "test", root=args.data_root or cfg.get("data_root"),
+                        grayscale=getattr(model, "in_channels", 1) == 1, limit=args.limit,
+                        seed=int(cfg.get("seed", 0)), **extra)
+    images = test.batch(torch.arange(len(test)))
+    specs = build_suite(args.suite, cfg["dataset"], tuple(images.shape[1:]))
+    if args.blackbox_images is not None:
+        specs = [BlackBoxSpec(s.attack, s.norm, s.epsilons, s.n_queries, args.blackbox_images, s.version)
+                 if isinstance(s, BlackBoxSpec) else s for s in specs]
+    table = evaluate(model, images, test.labels, specs, model_info=_model_info(meta, args.checkpoint),
+                     source_model=source, device=args.device, seed=args.seed, batch_size=args.batch_size,
+                     progress=not args.quiet)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    n_checks = table["kind"].eq("check")
+    failed = int((table.loc[n_checks, "passed"] == False).sum())  # noqa: E712
+    print(f"{len(table)} rows -> {out} ({int(n_checks.sum())} checks, {failed} failed)")
+    return 0
+
+
+__all__ = ["evaluate", "build_suite", "SuiteName", "DatasetFamily", "dataset_family", "configure_parser",
+           "run_from_args", "FAMILIES"]

@@ -1,0 +1,46 @@
+"""Transferred FGSM (PAPER.md section 5): the gradient sign comes from a separately trained
+source model, the accuracy is the target model's.
+
+x_adv = clamp(x + eps * sign(grad_x CE(source(x), y)), 0, 1), y the true labels. Implemented
+directly (it is torchattacks.FGSM's formula with the source model in place of the target), so
+the source model only needs to be an ``nn.Module`` mapping [0, 1] images to logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pixsim.robustness.common import EvalContext, accuracy_sweep, attack_row
+from pixsim.robustness.specs import TransferSpec, spec_params
+
+
+def gradient_sign(source: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sign(grad_x CE(source(x), y)) for images ``x`` [B, C, H, W] and labels ``y`` [B]
+    (values in {-1, 0, 1}; the source model's parameters get no gradient)."""
+    x = x.detach().clone().requires_grad_(True)
+    loss = F.cross_entropy(source(x), y)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.sign()
+
+
+def transfer_fgsm(source: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Transferred-FGSM images [B, C, H, W] in [0, 1], within L_inf distance ``epsilon`` of x."""
+    if not epsilon >= 0:
+        raise ValueError(f"epsilon must be non-negative, got {epsilon!r}")
+    return (x + epsilon * gradient_sign(source, x, y)).clamp(0, 1).detach()
+
+
+def run(spec: TransferSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
+    """One accuracy row per epsilon; ``ctx.source_model`` must be set (the suite skips this
+    spec with a warning when it is not)."""
+    if ctx.source_model is None:
+        raise ValueError("transferred FGSM needs a source model (source_model=...)")
+    rows = []
+    for eps in spec.epsilons:
+        correct, total, sec = accuracy_sweep(
+            ctx, lambda b, x, y: transfer_fgsm(ctx.source_model, x, y, eps), None, f"transfer_fgsm {eps:g}")
+        rows.append(attack_row(ctx, spec_id, spec.attack, spec.norm, eps, correct, total, sec, None,
+                               spec_params(spec)))
+    return rows
