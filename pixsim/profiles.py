@@ -345,3 +345,56 @@ def validate_train_configs(profile: Profile) -> int:
             raise ValueError(f"profile {profile.name!r}, run {step.run!r}: {exc}") from exc
         count += 1
     return count
+
+
+# --------------------------------------------------------------------------- suites as data
+_SPEC_FAMILIES = {
+    "noise": "NoiseSpec", "transfer": "TransferSpec", "whitebox": "WhiteBoxSpec",
+    "blackbox": "BlackBoxSpec", "boundary": "BoundarySpec", "spectrum": "SpectrumSpec",
+    "checks": "ChecksSpec",
+}
+
+
+def _epsilons(value: Any, where: str) -> Any:
+    """``[0, 0.1, ...]`` as is, or ``{linspace: [start, stop, num]}`` expanded (rounded to 6
+    decimals so the grid reads well in tables)."""
+    if isinstance(value, dict):
+        if set(value) != {"linspace"} or len(value["linspace"]) != 3:
+            raise ValueError(f"{where}.epsilons must be a list or {{linspace: [start, stop, num]}}, got {value!r}")
+        import numpy as np
+
+        start, stop, num = value["linspace"]
+        return [round(float(e), 6) for e in np.linspace(float(start), float(stop), int(num))]
+    return value
+
+
+def suite_from_data(suite: Any) -> Any:
+    """A robustness suite from profile data: a suite name (returned unchanged, for
+    ``pixsim.robustness.suite``'s named suites) or a list of mappings, each with ``family``
+    (noise, transfer, whitebox, blackbox, boundary, spectrum, checks) and that spec's fields
+    (``pixsim.robustness.specs``); ``epsilons`` may be ``{linspace: [start, stop, num]}``.
+
+    Returns the name, or a list of spec objects (validated by their constructors).
+    """
+    if isinstance(suite, str):
+        return suite
+    if not isinstance(suite, (list, tuple)) or not suite:
+        raise ValueError(f"suite must be a suite name or a non-empty list of spec mappings, got {suite!r}")
+    from pixsim.robustness import specs as spec_mod
+
+    out = []
+    for i, entry in enumerate(suite):
+        where = f"suite[{i}]"
+        if not isinstance(entry, dict) or "family" not in entry:
+            raise ValueError(f"{where} must be a mapping with a 'family' key, got {entry!r}")
+        fields = dict(entry)
+        family = fields.pop("family")
+        if family not in _SPEC_FAMILIES:
+            raise ValueError(f"{where}.family {family!r} is unknown; expected one of {sorted(_SPEC_FAMILIES)}")
+        if "epsilons" in fields:
+            fields["epsilons"] = _epsilons(fields["epsilons"], where)
+        try:
+            out.append(getattr(spec_mod, _SPEC_FAMILIES[family])(**fields))
+        except TypeError as exc:
+            raise ValueError(f"{where} ({family}): {exc}") from exc
+    return out

@@ -398,3 +398,23 @@ def test_assemble_writes_every_generated_page_even_without_results(tmp_path):
     assert "Not produced" in (gen / "train_example.ipynb").read_text()
     record = (gen / "run_record.md").read_text()
     assert "`r/train` failed: boom" in record and "/x/train.ipynb" in record
+
+
+def test_suites_as_data_build_validated_specs():
+    pytest.importorskip("pixsim.robustness.specs")
+    from pixsim.profiles import suite_from_data
+    from pixsim.robustness import specs
+
+    assert suite_from_data("smoke") == "smoke"
+    suite = suite_from_data(load_profile("quick").evaluation["suite"])
+    assert isinstance(suite[0], specs.NoiseSpec) and suite[0].epsilons == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    kinds = {type(s).__name__ for s in suite}
+    assert {"TransferSpec", "WhiteBoxSpec", "BoundarySpec", "ChecksSpec"} <= kinds
+    with pytest.raises(ValueError, match="family 'laser'"):
+        suite_from_data([{"family": "laser"}])
+    with pytest.raises(ValueError, match="linspace"):
+        suite_from_data([{"family": "transfer", "epsilons": {"range": [0, 1]}}])
+    with pytest.raises(ValueError, match="non-negative"):
+        suite_from_data([{"family": "transfer", "epsilons": [-0.1, 0.2]}])
+    with pytest.raises(ValueError, match="boundary"):
+        suite_from_data([{"family": "boundary", "n_pictures": 3}])
