@@ -269,8 +269,8 @@ def _finished(cfg: TrainConfig, run_dir: Path) -> TrainResult | None:
     if result["epochs_completed"] != cfg.epochs:
         return None
     meta = read_checkpoint(run_dir / "best.pt")["metadata"]
-    return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", pd.DataFrame(result["history"]),
-                       float(result["test_accuracy"]), meta, reused=True)
+    return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", pd.DataFrame(meta["history"]),
+                       float(meta["test_accuracy"]), meta, reused=True)
 
 
 def train(config: TrainConfig, *, progress: bool = True,

@@ -103,7 +103,7 @@ def test_best_checkpoint_round_trips(reference):
 def test_same_seed_same_weights_other_seed_other_weights(reference, tmp_path):
     again = tr.train(tiny(tmp_path / "again"), progress=False)
     assert_same_weights(weights(again), weights(reference))
-    assert again.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
+    assert again.history.equals(reference.history)
     other = tr.train(tiny(tmp_path / "other", seed=1, epochs=1), progress=False)
     first = read_checkpoint(reference.checkpoint)["model"]
     assert not torch.equal(weights(other)["fc.weight"], first["fc.weight"])
@@ -169,7 +169,7 @@ def test_finished_run_is_not_redone(reference, monkeypatch):
     monkeypatch.setattr(tr, "_train", no_training)
     again = tr.train(tiny(reference.run_dir.parent), progress=False)
     assert again.reused and again.test_accuracy == reference.test_accuracy
-    assert again.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
+    assert again.history.equals(reference.history)
 
 
 def test_same_run_directory_with_another_config_is_refused(reference):
