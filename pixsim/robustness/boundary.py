@@ -23,7 +23,6 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import foolbox as fb
 import numpy as np
 import torch
 from torch import nn
@@ -86,6 +85,9 @@ def boundary_attack(model: nn.Module, images: torch.Tensor, *, steps: int = 50, 
     ``pool`` / ``pool_pred``: images and the model's predictions from which fallback starting
     points are taken (default: ``images`` themselves). Returns a :class:`BoundaryResult`.
     """
+    with warnings.catch_warnings():  # foolbox 3.3.4 imports scipy.ndimage.filters (deprecated)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import foolbox as fb
     device = torch.device(device)
     model.eval()
     labels = predict(model, images, device, batch_size)

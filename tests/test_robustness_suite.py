@@ -1,0 +1,146 @@
+"""evaluate(): the tidy table, reproducibility, eval mode, input validation, named suites and the
+``pixsim attack`` command (with the checkpoint and data loaders replaced by tiny stand-ins)."""
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+
+from pixsim.robustness.common import RESULT_COLUMNS
+from pixsim.robustness.specs import (BlackBoxSpec, BoundarySpec, ChecksSpec, NoiseSpec, SpectrumSpec, TransferSpec,
+                                     WhiteBoxSpec)
+from pixsim.robustness.suite import evaluate
+from robust_helpers import heldout_set, one_torch_thread, trained_tiny_cnn  # noqa: F401 (autouse fixture)
+
+SUITE = [NoiseSpec("gaussian", [0, 0.2, 0.5]), NoiseSpec("salt_and_pepper", [0, 0.1]), TransferSpec([0, 0.2, 0.5]),
+         WhiteBoxSpec("fgsm", "Linf", [0, 0.1, 0.5]), WhiteBoxSpec("pgd", "Linf", [0, 0.1, 0.5], steps=4),
+         BlackBoxSpec("square", "Linf", [0.1, 0.5], n_queries=10, max_images=20),
+         BoundarySpec(n_images=4, repeats=1, steps=5), SpectrumSpec(), ChecksSpec()]
+INFO = {"dataset": "synthetic", "alpha": 10.0, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def table():
+    x, y = heldout_set(64)
+    return evaluate(trained_tiny_cnn(0), x, y, SUITE, model_info=INFO, source_model=trained_tiny_cnn(1),
+                    device="cpu", seed=0, batch_size=24, progress=False)
+
+
+def test_table_layout(table):
+    assert list(table.columns[:3]) == ["dataset", "alpha", "seed"]
+    assert list(table.columns[3:]) == RESULT_COLUMNS + ["device", "eval_seed"]
+    assert (table["seed"] == 3).all() and (table["eval_seed"] == 0).all() and (table["device"] == "cpu").all()
+    assert set(table["kind"]) == {"attack", "boundary", "spectrum", "check"}
+    first = table.iloc[0]
+    assert (first["attack"], first["kind"], first["epsilon"]) == ("clean", "attack", 0.0)
+    acc = table[table["kind"] == "attack"]
+    assert acc["accuracy"].between(0, 1).all() and acc["n_images"].notna().all()
+    assert (acc.groupby("spec_id")["epsilon"].apply(lambda e: e.is_monotonic_increasing)).all()
+    sq = acc[acc["attack"] == "square"]
+    assert (sq["n_images"] == 20).all()  # the budget subset
+    assert acc[acc["attack"] == "pgd"]["params"].iloc[0].startswith("steps=4;")
+    checks = table[table["kind"] == "check"]
+    assert set(checks["check"]) == {"monotone", "pgd_le_fgsm", "whitebox_le_blackbox", "near_zero_at_large_eps"}
+    assert checks["passed"].isin([True, False]).all() and checks["detail"].str.len().gt(0).all()
+    assert checks["passed"].all(), checks[["check", "attack", "detail"]]  # a healthy model passes
+    # the CSV round trip keeps the rows
+    assert len(pd.read_csv(pd.io.common.StringIO(table.to_csv(index=False)))) == len(table)
+
+
+def test_same_seed_same_table_other_seed_other_noise(table):
+    x, y = heldout_set(64)
+    again = evaluate(trained_tiny_cnn(0), x, y, SUITE, model_info=INFO, source_model=trained_tiny_cnn(1),
+                     device="cpu", seed=0, batch_size=24, progress=False)
+    cols = [c for c in table.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(table[cols], again[cols])
+    noise = [NoiseSpec("gaussian", [0.5]), BoundarySpec(n_images=4, repeats=1, steps=5)]
+    a = evaluate(trained_tiny_cnn(0), x, y, noise, device="cpu", seed=0, progress=False)
+    b = evaluate(trained_tiny_cnn(0), x, y, noise, device="cpu", seed=1, progress=False)
+    assert a["attack_seed"].iloc[1] != b["attack_seed"].iloc[1]
+    assert a["median_mse"].iloc[2] != b["median_mse"].iloc[2]  # other images, other draws
+
+
+def test_train_mode_model_is_warned_about_and_evaluated_in_eval_mode():
+    model = copy.deepcopy(trained_tiny_cnn(0)).train()
+    x, y = heldout_set(32)
+    with pytest.warns(UserWarning, match="train mode"):
+        t = evaluate(model, x, y, [NoiseSpec("gaussian", [0.0])], device="cpu", progress=False)
+    assert not model.training
+    with torch.no_grad():
+        assert t["accuracy"].iloc[0] == (trained_tiny_cnn(0)(x).argmax(1) == y).float().mean().item()
+
+
+def test_missing_source_model_skips_transfer_with_a_warning():
+    x, y = heldout_set(16)
+    with pytest.warns(UserWarning, match="no source_model"):
+        t = evaluate(trained_tiny_cnn(0), x, y, [TransferSpec([0.1]), NoiseSpec("uniform", [0.1])], device="cpu",
+                     progress=False)
+    assert "transfer_fgsm" not in set(t["attack"]) and "uniform" in set(t["attack"])
+
+
+def test_bad_inputs_are_refused():
+    model = trained_tiny_cnn(0)
+    x, y = heldout_set(8)
+    s = [NoiseSpec("gaussian", [0.1])]
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        evaluate(model, x * 255, y, s, progress=False)
+    with pytest.raises(TypeError, match="float"):
+        evaluate(model, (x * 255).to(torch.uint8), y, s, progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        evaluate(model, x, y[:4], s, progress=False)
+    with pytest.raises(ValueError, match="clash"):
+        evaluate(model, x, y, s, model_info={"accuracy": 1}, progress=False)
+    with pytest.raises(ValueError, match="unknown SuiteName"):
+        evaluate(model, x, y, "nope", progress=False)
+    with pytest.raises(ValueError, match="device"):
+        evaluate(model, x, y, s, device="tpu", progress=False)
+
+
+def test_named_suite_by_string_runs(table):
+    x, y = heldout_set(16)
+    t = evaluate(trained_tiny_cnn(0), x, y, "smoke", model_info={"dataset": "synthetic"},
+                 source_model=trained_tiny_cnn(1), device="cpu", progress=False)
+    assert {"gaussian", "transfer_fgsm", "fgsm", "pgd", "boundary"} <= set(t["attack"])
+    assert t[t["attack"] == "gaussian"]["epsilon"].max() == 0.5  # MNIST-type grid for synthetic
+
+
+def test_cli_writes_the_table(tmp_path, monkeypatch):
+    import pixsim.data
+    import pixsim.train
+    from pixsim.cli import main
+
+    x, y = heldout_set(20)
+
+    class FakeSet:
+        labels = y
+
+        def __len__(self):
+            return len(x)
+
+        def batch(self, idx):
+            return x[idx]
+
+    calls = {}
+
+    def fake_load_checkpoint(path, device="auto"):
+        calls.setdefault("ckpt", []).append(path)
+        seed = 1 if "source" in str(path) else 0
+        return copy.deepcopy(trained_tiny_cnn(seed)), {"config": {"dataset": "fashion_mnist", "seed": 7, "alpha": 0.0,
+                                                                  "arch": "tiny", "kind": "clash", "data_root": None}}
+
+    def fake_load_dataset(name, split="train", **kw):
+        calls["data"] = (name, split, kw.get("limit"))
+        return FakeSet()
+
+    monkeypatch.setattr(pixsim.train, "load_checkpoint", fake_load_checkpoint)
+    monkeypatch.setattr(pixsim.data, "load_dataset", fake_load_dataset)
+    out = tmp_path / "r" / "results.csv"
+    rc = main(["attack", "model.pt", "--suite", "smoke", "--source", "source.pt", "--out", str(out), "--limit", "20",
+               "--device", "cpu", "--seed", "0", "--quiet"])
+    assert rc == 0 and calls["data"] == ("fashion_mnist", "test", 20)
+    assert calls["ckpt"] == ["model.pt", "source.pt"]
+    t = pd.read_csv(out)
+    assert {"dataset", "seed", "alpha", "arch", "model_kind", "checkpoint"} <= set(t.columns)
+    assert (t["checkpoint"] == "model.pt").all() and (t["seed"] == 7).all()
+    assert "transfer_fgsm" in set(t["attack"]) and "check" in set(t["kind"])
