@@ -57,7 +57,7 @@ class TrainConfig:
     threshold: float = _opt(0.8, "threshold Th in [0, 1) of the target and the pair ranges")
     threshold2: float | None = _opt(None, "second threshold Th2 < Th (pair_range 'double' only)")
     pair_range: str = _opt("all", "which pairs are regularized", "pair_range")
-    target_path: str | None = _opt(None, "target_kind 'external': N x N matrix (.npy/.pt); 'features': checkpoint of the feature network")
+    target_path: str | None = _opt(None, "target_kind 'external': N x N matrix (.npy/.pt); 'features': a pixsim checkpoint whose stage-3 features give the target")
     alpha: float = _opt(10.0, "weight of the similarity loss (0 = unregularized baseline)")
     k: int = _opt(16, "pairs per step (2k regularization images)")
     transform: str = _opt("atanh", "transform g applied before the squared error", "transform")
