@@ -142,7 +142,18 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # accumulator slots (device tensor, summed every step, read once per LOG_EVERY steps / epoch)
-_CE, _SIM, _CORRECT, _N, _SS, _ST, _SSS, _STT, _SSTT, _CORR_STEP, _CORR_OK = range(11)
+_CE, _SIM, _CORRECT, _N, _PAIRS, _SS, _ST, _SSS, _STT, _SSTT, _CORR_STEP, _CORR_OK = range(12)
+
+
+def pooled_correlation(acc: list[float]) -> float:
+    """Pearson correlation of S_cnn and the target over all pairs summed into ``acc`` (the sums
+    of ``train_step``'s statistics over steps); NaN with fewer than 2 pairs or a constant side."""
+    n = acc[_PAIRS]
+    if n < 2:
+        return float("nan")
+    cov = acc[_SSTT] - acc[_SS] * acc[_ST] / n
+    var = (acc[_SSS] - acc[_SS] ** 2 / n) * (acc[_STT] - acc[_ST] ** 2 / n)
+    return cov / math.sqrt(var) if var > 0 else float("nan")
 
 
 def _step_stats(ce: torch.Tensor, sim: torch.Tensor | None, logits: torch.Tensor, y: torch.Tensor,
@@ -150,13 +161,13 @@ def _step_stats(ce: torch.Tensor, sim: torch.Tensor | None, logits: torch.Tensor
     zero = ce.new_zeros(())
     correct = (logits.argmax(1) == y).sum().to(ce.dtype)
     if s is None:
-        return torch.stack([ce, zero, correct, ce.new_full((), float(len(y)))] + [zero] * 7)
+        return torch.stack([ce, zero, correct, ce.new_full((), float(len(y)))] + [zero] * 8)
     s, t = s.detach().float(), t.float()
     cs, ct = s - s.mean(), t - t.mean()
     den = (cs.square().sum() * ct.square().sum()).sqrt()
     ok = den > 0
     r = torch.where(ok, (cs * ct).sum() / den.clamp_min(1e-30), zero)
-    return torch.stack([ce, sim, correct, ce.new_full((), float(len(y))), s.sum(), t.sum(), s.square().sum(),
+    return torch.stack([ce, sim, correct, ce.new_full((), float(len(y))), ce.new_full((), float(len(s))), s.sum(), t.sum(), s.square().sum(),
                         t.square().sum(), (s * t).sum(), r, ok.to(ce.dtype)])
 
 
@@ -174,7 +185,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
             (autocast) or None. memory_format: of the images passed to the model.
 
     Returns:
-        Tensor[11] float64 on the device: step statistics (CE, similarity loss, correct, B and the
+        Tensor[12] float64 on the device: step statistics (CE, similarity loss, correct, B and the
         sums behind the S_cnn-target correlation) for on-device accumulation, no host sync.
     """
     x = x.contiguous(memory_format=memory_format)
@@ -355,7 +366,7 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
             model.train()
             order = torch.randperm(len(train_set), generator=_generator(cfg.seed, epoch, 1)).to(train_set.labels.device)
             aug_gen = _generator(cfg.seed, epoch, 2, device) if cfg.use_augmentation else None
-            acc = torch.zeros(11, dtype=torch.float64, device=device)
+            acc = torch.zeros(12, dtype=torch.float64, device=device)
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
             for step in range(steps):
                 idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -398,16 +409,10 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
 def _epoch_row(epoch: int, lr: float, acc: list[float], steps: int, cfg: TrainConfig, model: torch.nn.Module,
                val_set: Any, sim: _Similarity | None, amp: Callable, fmt: torch.memory_format) -> dict[str, Any]:
     nan = float("nan")
-    n_pairs = acc[_N] / cfg.batch_size * cfg.k if sim else 0
-    corr = nan
-    if sim is not None and n_pairs > 1:
-        cov = acc[_SSTT] - acc[_SS] * acc[_ST] / n_pairs
-        var = (acc[_SSS] - acc[_SS] ** 2 / n_pairs) * (acc[_STT] - acc[_ST] ** 2 / n_pairs)
-        corr = cov / math.sqrt(var) if var > 0 else nan
     val_loss, val_acc = evaluate(model, val_set, cfg.eval_batch_size, amp, fmt)
     row = {"epoch": epoch, "lr": lr, "train_ce": acc[_CE] / steps,
            "sim_loss": acc[_SIM] / steps if sim else nan,
-           "train_acc": acc[_CORRECT] / acc[_N], "corr": corr,
+           "train_acc": acc[_CORRECT] / acc[_N], "corr": pooled_correlation(acc),
            "corr_step_mean": acc[_CORR_STEP] / acc[_CORR_OK] if sim and acc[_CORR_OK] > 0 else nan,
            "pair_corr": sim.eval_correlation(model, amp) if sim else nan,
            "val_loss": val_loss, "val_acc": val_acc}

@@ -256,3 +256,24 @@ def test_command_line_trains_then_reports_the_finished_run(tmp_path, capsys):
     assert ": finished; clean test accuracy" in capsys.readouterr().out
     assert tr.run_from_args(parser.parse_args(argv)) == 0
     assert "already finished" in capsys.readouterr().out
+
+
+def test_step_statistics_give_the_pearson_correlation_of_all_step_pairs():
+    gen = torch.Generator().manual_seed(0)
+    steps = [(torch.rand(6, generator=gen) * 2 - 1, (torch.rand(6, generator=gen) > 0.7).float()) for _ in range(4)]
+    steps.append((torch.rand(6, generator=gen), torch.zeros(6)))  # a step whose targets are constant
+    acc = torch.zeros(12, dtype=torch.float64)
+    for s, t in steps:
+        ce, sim = torch.tensor(1.5, dtype=torch.float64), torch.tensor(0.25, dtype=torch.float64)
+        logits, y = torch.eye(3)[[0, 1, 2, 0]], torch.tensor([0, 1, 0, 0])
+        acc += tr._step_stats(ce, sim, logits, y, s, t)
+    all_s = torch.cat([s for s, _ in steps]).double().numpy()
+    all_t = torch.cat([t for _, t in steps]).double().numpy()
+    acc = acc.tolist()
+    assert tr.pooled_correlation(acc) == pytest.approx(np.corrcoef(all_s, all_t)[0, 1], abs=1e-9)
+    per_step = [np.corrcoef(s.double().numpy(), t.double().numpy())[0, 1] for s, t in steps[:4]]
+    assert acc[tr._CORR_STEP] / acc[tr._CORR_OK] == pytest.approx(np.mean(per_step), abs=1e-6)
+    assert acc[tr._CORR_OK] == 4  # the constant-target step has no correlation and is left out
+    assert acc[tr._CORRECT] == 5 * 3 and acc[tr._N] == 5 * 4 and acc[tr._PAIRS] == 5 * 6
+    assert acc[tr._CE] == pytest.approx(5 * 1.5) and acc[tr._SIM] == pytest.approx(5 * 0.25)
+    assert math.isnan(tr.pooled_correlation([0.0] * 12))
