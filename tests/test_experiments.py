@@ -418,3 +418,15 @@ def test_suites_as_data_build_validated_specs():
         suite_from_data([{"family": "transfer", "epsilons": [-0.1, 0.2]}])
     with pytest.raises(ValueError, match="boundary"):
         suite_from_data([{"family": "boundary", "n_pictures": 3}])
+
+
+def test_test_set_matches_the_one_training_evaluated_on():
+    train_mod = pytest.importorskip("pixsim.train")
+    from pixsim.config import TrainConfig
+
+    cfg = TrainConfig(dataset="synthetic", synthetic_size=16, train_limit=256, test_limit=40, seed=3)
+    expected = train_mod._load_data(cfg)[2]
+    got = results.load_test_set(cfg.to_dict())
+    assert got.images.shape == (40, 1, 16, 16)
+    assert (got.images == expected.images).all() and (got.labels == expected.labels).all()
+    assert len(results.load_test_set(cfg.to_dict(), limit=10)) == 10
