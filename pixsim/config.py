@@ -87,13 +87,14 @@ class TrainConfig:
     channels_last: bool = _opt(False, "channels_last memory format (CUDA)")
     synthetic_size: int = _opt(32, "image side in pixels of the 'synthetic' data set (tests)")
     eval_batch_size: int = _opt(500, "batch size of validation and test passes")
-    corr_pairs: int = _opt(256, "fixed pairs on which S_cnn-target correlation is tracked (eval mode)")
+    corr_pairs: int = _opt(1024, "fixed pairs on which S_cnn-target correlation is tracked (eval mode)")
     quiet: bool = _opt(False, "no progress bars or messages")
 
     # fields that do not change the trained weights: left out of the derived run name, and
     # allowed to differ when a run is resumed
     RUNTIME_FIELDS: typing.ClassVar[frozenset[str]] = frozenset(
-        {"device", "num_threads", "data_root", "out_dir", "run_name", "quiet", "epochs", "test_limit", "eval_batch_size"}
+        {"device", "num_threads", "data_root", "out_dir", "run_name", "quiet", "epochs", "test_limit",
+         "eval_batch_size", "corr_pairs"}
     )
 
     def __post_init__(self) -> None:
