@@ -144,3 +144,19 @@ def test_cli_writes_the_table(tmp_path, monkeypatch):
     assert {"dataset", "seed", "alpha", "arch", "model_kind", "checkpoint"} <= set(t.columns)
     assert (t["checkpoint"] == "model.pt").all() and (t["seed"] == 7).all()
     assert "transfer_fgsm" in set(t["attack"]) and "check" in set(t["kind"])
+
+
+def test_runs_on_a_pixsim_resnet():
+    models = pytest.importorskip("pixsim.models")
+    torch.manual_seed(0)
+    net = models.build_model("resnet10", in_channels=1, num_classes=10, width=4)  # built in train mode
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        y = net.eval()(x).argmax(1)  # labels = its own predictions: clean accuracy 1
+    net.train()
+    with pytest.warns(UserWarning, match="train mode"):
+        t = evaluate(net, x, y, [WhiteBoxSpec("pgd", "L2", [0.0, 2.0], steps=2), BoundarySpec(2, 1, 3), ChecksSpec()],
+                     device="cpu", progress=False)
+    acc = t[t["kind"] == "attack"].set_index(["attack", "epsilon"])["accuracy"]
+    assert acc[("clean", 0.0)] == 1.0 and acc[("pgd", 0.0)] == 1.0 and acc[("pgd", 2.0)] < 1.0
+    assert t[t["kind"] == "boundary"]["success_rate"].iloc[0] == 1.0
