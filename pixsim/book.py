@@ -150,10 +150,14 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
 
 
 def _strip_papermill_noise(nb: nbformat.NotebookNode) -> None:
-    """Drop papermill's per-cell execution timestamps (they only add diff noise)."""
+    """Drop papermill's per-cell timestamps, and hide the notebook's default parameters
+    (the page shows papermill's injected-parameters cell: the values that actually ran)."""
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
 
 
 _WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL):")

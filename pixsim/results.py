@@ -180,10 +180,14 @@ def gather_runs(out_dir: str | Path) -> pd.DataFrame:
         row: dict[str, Any] = {"run_name": run}
         row.update(labels.pop(run, {}))
         cfg = info.get("config", {})
-        for key in ("dataset", "reg_dataset", "alpha", "threshold", "target", "k", "n_reg",
+        for key in ("dataset", "reg_dataset", "alpha", "threshold", "target_kind", "k", "n_reg",
                     "arch", "width", "epochs", "train_limit"):
             if key in cfg:
                 row[key] = cfg[key]
+        if "alpha" in cfg and not float(cfg["alpha"] or 0) > 0:  # baseline: no regularizer
+            row.update(reg_dataset="none", threshold=None, target_kind=None)
+        elif "reg_dataset" in cfg and cfg["reg_dataset"] is None:
+            row["reg_dataset"] = cfg.get("dataset")
         for key, value in info.items():
             if key not in ("config", "checkpoint") and not isinstance(value, (dict, list)):
                 row[key] = value

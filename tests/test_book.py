@@ -122,3 +122,33 @@ def test_every_page_builds_without_broken_references(smoke_book):
            if re.search(r"WARNING|ERROR", ln) and re.search(
                r"reference|not found|toctree|image|citation|undefined|unknown document", ln)]
     assert not bad, bad
+
+
+def _resolve(dotted: str):
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def test_every_pixsim_name_the_book_cites_exists():
+    """The method chapter names the functions that implement each formula: they must exist."""
+    names = set()
+    for page in (REPO / "book").glob("*.md"):
+        names |= set(re.findall(r"`(pixsim(?:\.\w+)+)(?:\(\))?`", page.read_text()))
+    assert len(names) > 20
+    missing = []
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    assert not missing, missing
