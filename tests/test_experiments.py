@@ -406,8 +406,10 @@ def test_suites_as_data_build_validated_specs():
     from pixsim.robustness import specs
 
     assert suite_from_data("smoke") == "smoke"
-    suite = suite_from_data(load_profile("quick").evaluation["suite"])
-    assert isinstance(suite[0], specs.NoiseSpec) and suite[0].epsilons == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    suite = suite_from_data(load_profile("smoke").evaluation["suite"])
+    assert isinstance(suite[0], specs.NoiseSpec) and suite[0].epsilons == (0.0, 0.1, 0.5)
+    grid = suite_from_data([{"family": "noise", "attack": "uniform", "epsilons": {"linspace": [0, 0.5, 6]}}])
+    assert grid[0].epsilons == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     kinds = {type(s).__name__ for s in suite}
     assert {"TransferSpec", "WhiteBoxSpec", "BoundarySpec", "ChecksSpec"} <= kinds
     with pytest.raises(ValueError, match="family 'laser'"):
