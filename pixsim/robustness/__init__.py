@@ -10,3 +10,6 @@ from pixsim.robustness.specs import (AttackName, BlackBoxSpec, BoundarySpec, Che
 
 __all__ = ["AttackName", "Norm", "Kind", "CheckName", "NoiseSpec", "TransferSpec", "WhiteBoxSpec",
            "BlackBoxSpec", "BoundarySpec", "SpectrumSpec", "ChecksSpec", "Suite", "validate_epsilons"]
+from pixsim.robustness.suite import SuiteName, build_suite, evaluate  # noqa: E402
+
+__all__ += ["evaluate", "build_suite", "SuiteName"]
