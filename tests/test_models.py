@@ -300,7 +300,8 @@ def test_channels_last_training_gradients_match_contiguous():
             logits, s = net.forward_with_pairs(f(x_cls), f(xa), f(xb), "fused")
             (logits.logsumexp(1).mean() + s.sum()).backward()
     for (name, p), q in zip(model.named_parameters(), cl.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        atol = 1e-5 * p.grad.abs().max().item() + 1e-8  # float32 summation order differs by format
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=atol, msg=lambda m: f"{name}: {m}")
 
 
 def test_projection_shortcut_equals_strided_1x1_conv():
@@ -319,10 +320,12 @@ def test_projection_shortcut_channels_last_backward_repeated():
     x = torch.rand(5, 4, 28, 28)
     weights = torch.randn(5, 8, 14, 14, generator=torch.Generator().manual_seed(76))
     (block.shortcut(x) * weights).sum().backward()
+    expected = block.shortcut[1].weight.grad
+    scale = expected.abs().max().item()  # float32 sums over 980 positions: compare at this scale
     for _ in range(40):
         shortcut_cl.zero_grad()
         (shortcut_cl(x.contiguous(memory_format=torch.channels_last)) * weights).sum().backward()
-        torch.testing.assert_close(shortcut_cl[1].weight.grad, block.shortcut[1].weight.grad, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(shortcut_cl[1].weight.grad, expected, rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_autocast_bfloat16():
