@@ -16,6 +16,15 @@ from pixsim.simhead import SimilarityHead
 W = 4  # small width keeps every test fast on 2 CPU cores
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from threads; on a loaded machine OpenMP waits cost 5-10x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _images(n, c=1, size=28, seed=0):
     return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed))
 
