@@ -72,7 +72,8 @@ def pgd_le_fgsm(acc: pd.DataFrame, spec: ChecksSpec, spec_id: int) -> list[dict]
     rows = []
     for norm, eps, pgd, fgsm in _pairs(acc, [AttackName.PGD.value], [AttackName.FGSM.value], [Norm.LINF.value]):
         tol = _tol(spec, pgd["n_images"], fgsm["n_images"])
-        rows.append(_row(spec_id, CheckName.PGD_LE_FGSM, "pgd", norm, eps, bool(pgd["accuracy"] <= fgsm["accuracy"] + tol),
+        ok = bool(pgd["accuracy"] <= fgsm["accuracy"] + tol)
+        rows.append(_row(spec_id, CheckName.PGD_LE_FGSM, "pgd", norm, eps, ok,
                          float(pgd["accuracy"]), float(fgsm["accuracy"]), tol,
                          f"PGD {pgd['accuracy']:.4f} vs FGSM {fgsm['accuracy']:.4f} at eps {eps:g}"))
     return rows

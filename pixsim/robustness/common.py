@@ -89,7 +89,8 @@ class EvalContext:
     def clean_accuracy(self) -> float:
         return float((self.clean_pred == self.labels).float().mean())
 
-    def batches(self, idx: torch.Tensor | None = None, desc: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def batches(self, idx: torch.Tensor | None = None,
+                desc: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(index, images on device, labels on device) per batch of ``idx`` (default: all)."""
         idx = torch.arange(self.n) if idx is None else idx
         starts = range(0, len(idx), self.batch_size)

@@ -133,7 +133,8 @@ class NoiseSpec:
     def __post_init__(self):
         attack = AttackName.parse(self.attack)
         if attack not in NOISE_ATTACKS:
-            raise ValueError(f"NoiseSpec attack must be one of {[a.value for a in NOISE_ATTACKS]}, got {attack.value!r}")
+            raise ValueError(f"NoiseSpec attack must be one of {[a.value for a in NOISE_ATTACKS]}, "
+                             f"got {attack.value!r}")
         eps = validate_epsilons(self.epsilons)
         if attack is AttackName.SALT_AND_PEPPER and eps[-1] > 1:
             raise ValueError(f"salt_and_pepper epsilons are probabilities <= 1, got {eps[-1]!r}")
@@ -183,7 +184,8 @@ class WhiteBoxSpec:
     def __post_init__(self):
         attack, norm = AttackName.parse(self.attack), Norm.parse(self.norm)
         if attack not in WHITEBOX_ATTACKS:
-            raise ValueError(f"WhiteBoxSpec attack must be one of {[a.value for a in WHITEBOX_ATTACKS]}, got {attack.value!r}")
+            raise ValueError(f"WhiteBoxSpec attack must be one of {[a.value for a in WHITEBOX_ATTACKS]}, "
+                             f"got {attack.value!r}")
         allowed = (Norm.LINF,) if attack is AttackName.FGSM else (Norm.LINF, Norm.L2)
         if norm not in allowed:
             raise ValueError(f"{attack.value} supports norms {[n.value for n in allowed]}, got {norm.value!r}")
@@ -217,7 +219,8 @@ class BlackBoxSpec:
     def __post_init__(self):
         attack, norm = AttackName.parse(self.attack), Norm.parse(self.norm)
         if attack not in BLACKBOX_ATTACKS:
-            raise ValueError(f"BlackBoxSpec attack must be one of {[a.value for a in BLACKBOX_ATTACKS]}, got {attack.value!r}")
+            raise ValueError(f"BlackBoxSpec attack must be one of {[a.value for a in BLACKBOX_ATTACKS]}, "
+                             f"got {attack.value!r}")
         if norm not in (Norm.LINF, Norm.L2):
             raise ValueError(f"{attack.value} supports norms ['Linf', 'L2'], got {norm.value!r}")
         if self.version != "standard":
