@@ -459,9 +459,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``pixsim train``; prints the run directory and the test accuracy; returns 0."""
-    cfg = config_from_args(args)
-    result = train(cfg, progress=not cfg.quiet)
+    """Run ``pixsim train``; prints the run directory and the test accuracy; returns 0 (2 for a bad
+    configuration, with the message naming the field and the allowed values)."""
+    try:
+        cfg = config_from_args(args)
+        result = train(cfg, progress=not cfg.quiet)
+    except ConfigError as exc:
+        print(f"pixsim train: error: {exc}", file=sys.stderr)
+        return 2
     word = "already finished" if result.reused else "finished"
     print(f"{result.run_dir}: {word}; clean test accuracy {result.test_accuracy:.4f} "
           f"(best epoch {result.metadata['best_epoch']}); checkpoint {result.checkpoint}")

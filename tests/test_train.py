@@ -256,6 +256,8 @@ def test_command_line_trains_then_reports_the_finished_run(tmp_path, capsys):
     assert ": finished; clean test accuracy" in capsys.readouterr().out
     assert tr.run_from_args(parser.parse_args(argv)) == 0
     assert "already finished" in capsys.readouterr().out
+    assert tr.run_from_args(parser.parse_args(argv + ["--k", "0"])) == 2
+    assert "TrainConfig.k: got 0; expected an integer >= 1" in capsys.readouterr().err
 
 
 def test_step_statistics_give_the_pearson_correlation_of_all_step_pairs():
