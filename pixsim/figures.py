@@ -174,6 +174,9 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
     cols = sorted(c for c in histories.columns if c.startswith("layer_w"))
     if not cols or runs.empty:
         return note_figure("no layer weights in the training histories")
+    if "experiment" in runs.columns and runs["experiment"].nunique() > 1:
+        return per_experiment(lambda part: layer_weights(
+            histories[histories["run_name"].isin(part["run_name"])], part, condition=condition), runs)
     last = histories.sort_values("epoch").groupby("run_name").tail(1)
     last = last.merge(runs[["run_name", condition, "seed"]], on="run_name")
     last = last[last[condition] != "source"]
@@ -239,3 +242,21 @@ def matrix_image(matrix: np.ndarray, title: str) -> plt.Figure:
     ax.set_xlabel("image j")
     ax.set_ylabel("image i")
     return _finish(fig, title)
+
+
+def per_experiment(plot, df: pd.DataFrame, *args, experiment: str = "experiment", **kwargs):
+    """Call ``plot(df, ...)`` once per experiment of ``df`` (a profile such as ``paper`` holds
+    several: CIFAR-10, CIFAR-100, ...), prefixing each title with the experiment's name.
+
+    Returns one figure when ``df`` holds at most one experiment, else a list of figures (the
+    notebook shows them all).
+    """
+    if df.empty or experiment not in df.columns or df[experiment].nunique() <= 1:
+        return plot(df, *args, **kwargs)
+    figs = []
+    for name, part in df.groupby(experiment, sort=True):
+        fig = plot(part, *args, **kwargs)
+        title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
+        fig.suptitle(f"{name}: {title}" if title else str(name), fontsize=10)
+        figs.append(fig)
+    return figs

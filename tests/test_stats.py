@@ -232,3 +232,35 @@ def test_headline_values_pick_the_grid_epsilon_and_compare():
     comp = stats.paper_comparison(tables.paper_rows(v))
     assert not comp.comparable.any()
     assert "No direct comparison applies" in tables.comparison_statement(comp)
+
+
+def test_figures_draw_from_the_tidy_tables():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pixsim import figures
+
+    t = robustness_table()
+    fig = figures.accuracy_vs_epsilon(tables.curve_rows(t))
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["gaussian", "pgd Linf"]
+    assert axes[0].get_xlabel() == figures.EPS_LABEL == "epsilon (pixel units, [0, 1])"
+    assert "n = 2 seeds per condition" in fig._suptitle.get_text()
+    # the same colour for a condition everywhere
+    pal = figures.condition_palette(["regularized", "baseline", "source"])
+    assert pal["baseline"] == figures.BASELINE_COLOUR and pal["regularized"] == figures.REGULARIZED_COLOURS[0]
+    assert figures.condition_order(["regularized", "source", "baseline"]) == ["baseline", "regularized"]
+    # several experiments: one figure each, titled with the experiment
+    two = pd.concat([t, t.assign(experiment="f", run_name=t.run_name + "f")])
+    figs = figures.per_experiment(figures.boundary_metric, tables.boundary_rows(two))
+    assert len(figs) == 2 and figs[1]._suptitle.get_text().startswith("f: ")
+    assert figures.perturbation_spectra(tables.spectrum_rows(t)).axes[0].get_yscale() == "log"
+    # empty input: a figure that says so, not an exception
+    empty = figures.boundary_metric(tables.boundary_rows(t[t.kind == "attack"]))
+    assert "no values" in empty.axes[0].texts[0].get_text()
+    hist = pd.DataFrame({"run_name": ["e-regularized-s0", "e-baseline-s0"], "epoch": [0, 0],
+                         **{f"layer_w{i}": [0.2, 0.2] for i in range(5)}})
+    runs = t.drop_duplicates("run_name")[["run_name", "condition", "seed", "experiment"]]
+    wfig = figures.layer_weights(hist, runs)
+    assert [tk.get_text() for tk in wfig.axes[0].get_xticklabels()] == figures.LAYER_NAMES
+    matplotlib.pyplot.close("all")
