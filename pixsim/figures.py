@@ -260,3 +260,32 @@ def per_experiment(plot, df: pd.DataFrame, *args, experiment: str = "experiment"
         fig.suptitle(f"{name}: {title}" if title else str(name), fontsize=10)
         figs.append(fig)
     return figs
+
+
+def sweep(values: pd.DataFrame, runs: pd.DataFrame, param: str, *, group: str | None = None) -> plt.Figure:
+    """Headline measures against a swept setting (the paper's k and N sweeps): one panel per
+    measure, mean +- sd over seeds per value of ``param``.
+
+    The sweep is the runs of group ``group`` (default ``<param>_sweep``, e.g. ``k_sweep``)
+    plus the main-group regularized runs with the same regularization data (the sweep's
+    default value). ``values`` comes from :func:`pixsim.tables.headline_values`.
+    """
+    group = group or f"{param}_sweep"
+    if values.empty or "group" not in runs.columns or param not in runs.columns \
+            or not (runs["group"] == group).any():
+        return note_figure(f"no {group} runs in this profile")
+    swept = runs[runs["group"] == group]
+    main = runs[(runs["group"] == "main") & (runs["reg_dataset"].isin(set(swept["reg_dataset"])))
+                & (runs["experiment"].isin(set(swept["experiment"])))
+                & (runs["alpha"].astype(float) > 0)]
+    members = pd.concat([swept, main])[["run_name", param]]
+    data = values.drop(columns=[c for c in (param,) if c in values.columns]).merge(members, on="run_name")
+    labels = list(dict.fromkeys(data["label"]))
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 3.0), squeeze=False)
+    for ax, label in zip(axes.flat, labels):
+        part = data[data["label"] == label]
+        sns.pointplot(data=part, x=param, y="value", errorbar="sd", color=REGULARIZED_COLOURS[0],
+                      capsize=0.15, ax=ax)
+        ax.set_title(f"{label} ({part['metric'].iloc[0]})", fontsize=9)
+        ax.set_ylabel("value")
+    return _finish(fig, f"sweep over {param} ({seeds_caption(data, 'condition')})")

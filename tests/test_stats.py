@@ -264,3 +264,26 @@ def test_figures_draw_from_the_tidy_tables():
     wfig = figures.layer_weights(hist, runs)
     assert [tk.get_text() for tk in wfig.axes[0].get_xticklabels()] == figures.LAYER_NAMES
     matplotlib.pyplot.close("all")
+
+
+def test_sweep_figure_joins_the_main_run_as_the_default_value():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pixsim import figures
+
+    runs = pd.DataFrame([
+        {"run_name": "r16", "experiment": "c", "condition": "reg", "group": "main", "k": 16, "alpha": 10.0,
+         "reg_dataset": "img", "seed": 0},
+        {"run_name": "r4", "experiment": "c", "condition": "k4", "group": "k_sweep", "k": 4, "alpha": 10.0,
+         "reg_dataset": "img", "seed": 0},
+        {"run_name": "b", "experiment": "c", "condition": "baseline", "group": "main", "k": 16, "alpha": 0.0,
+         "reg_dataset": "none", "seed": 0},
+    ])
+    values = pd.DataFrame({"run_name": ["r16", "r4", "b"], "label": "fgsm", "metric": "t@0.02",
+                           "value": [0.6, 0.64, 0.3], "condition": ["reg", "k4", "baseline"], "seed": 0})
+    fig = figures.sweep(values, runs, "k")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "16"]  # baseline left out
+    assert "no n_sweep runs" in figures.sweep(values, runs, "n_reg", group="n_sweep").axes[0].texts[0].get_text()
+    matplotlib.pyplot.close("all")
