@@ -40,7 +40,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="run only steps whose name matches this regular expression "
                              "(names: <experiment>-<condition>-s<seed>/train|robustness)")
     parser.add_argument("--out", default=None, metavar="DIR",
-                        help="output directory (default: results/<profile>)")
+                        help="output directory; None means results/<profile>")
     parser.add_argument("--force", action="store_true",
                         help="rerun steps even when their outputs are complete")
     parser.add_argument("--list", action="store_true", help="print the grid and exit")
@@ -48,7 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--book-only", action="store_true",
                         help="only rebuild the book from the stored outputs of --out")
     parser.add_argument("--book-root", default=None, metavar="DIR",
-                        help="directory with _config.yml and _toc.yml (default: found from here)")
+                        help="directory with _config.yml and _toc.yml; None: this directory or a parent, else the checkout holding pixsim")
 
 
 def check_data(steps: list[Step]) -> str | None:
