@@ -264,7 +264,9 @@ class PixsimResNet(nn.Module):
         else:
             feats = self._run(torch.cat([xa, xb]))[1]
             k = xa.shape[0]
-            feats_a, feats_b = [f[:k] for f in feats], [f[k:] for f in feats]
+            # one split per layer: its backward writes both halves into one gradient buffer
+            # (two slices would each allocate a full-size zero gradient)
+            feats_a, feats_b = zip(*(f.split([k, k]) for f in feats))
         return self.sim_head(feats_a, feats_b)
 
     def forward_with_pairs(
@@ -295,7 +297,8 @@ class PixsimResNet(nn.Module):
             )
         b, k = x_cls.shape[0], xa.shape[0]
         logits, feats = self._run(torch.cat([x_cls, xa, xb]))
-        s_cnn = self.sim_head([f[b : b + k] for f in feats], [f[b + k :] for f in feats])
+        parts = [f.split([b, k, k]) for f in feats]
+        s_cnn = self.sim_head([p[1] for p in parts], [p[2] for p in parts])
         return logits[:b], s_cnn
 
     def config(self) -> dict[str, Any]:
