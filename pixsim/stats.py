@@ -202,8 +202,7 @@ def paper_comparison(ours: pd.DataFrame) -> pd.DataFrame:
             row["paper"] = ""
             row["comparable"] = False
             if r["dataset"] not in set(paper.dataset):
-                row["note"] = (f"no direct comparison: classification data {r['dataset']} "
-                               "vs the paper's grayscale cifar10")
+                row["note"] = f"no direct comparison: {r['dataset']} vs the paper's cifar10"
             else:
                 row["note"] = "no direct comparison: the paper's table has no such row"
         out.append(row)

@@ -165,7 +165,7 @@ def headline_values(table: pd.DataFrame, runs: pd.DataFrame,
             part = part[np.isclose(part["epsilon"].astype(float), eps)]
             vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
             vals = vals.rename(columns={"accuracy": "value"}).assign(epsilon=eps,
-                                                                     metric=f"{attack}@{eps:g}")
+                                                                     metric=f"{attack}@{eps:.3g}")
         out.append(vals.assign(label=label, attack=attack))
     if not out:
         return pd.DataFrame(columns=["run_name", "label", "attack", "epsilon", "metric", "value"])
