@@ -352,7 +352,10 @@ def test_train_notebook_parameters_are_the_trainconfig_fields():
 
     _, cell = _params_cell("train")
     names = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
-    assert names == [f.name for f in dataclasses.fields(config.TrainConfig)]
+    fields = [f.name for f in dataclasses.fields(config.TrainConfig)]
+    assert names == fields, (
+        "notebooks/train.ipynb's parameters cell must list every TrainConfig field in order "
+        f"(missing {sorted(set(fields) - set(names))}, extra {sorted(set(names) - set(fields))})")
 
 
 @pytest.mark.parametrize("kind,keys", [
