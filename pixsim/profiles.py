@@ -312,10 +312,9 @@ def expand_grid(profile: Profile) -> list[Step]:
 
 
 def select_steps(steps: list[Step], pattern: str | None) -> list[Step]:
-    """Steps whose name matches the regular expression ``pattern`` (all when None).
-
-    The analysis steps (similarity, results) are always kept so that the book reflects
-    whatever runs exist.
+    """Steps whose name matches the regular expression ``pattern`` (all when None), plus the
+    steps they need (a robustness step needs its model and the source model; complete ones
+    are skipped when run) and the analysis steps, so the book reflects whatever runs exist.
     """
     if not pattern:
         return list(steps)
@@ -323,7 +322,15 @@ def select_steps(steps: list[Step], pattern: str | None) -> list[Step]:
         rx = re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"--only pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    return [s for s in steps if rx.search(s.name) or s.kind in (StepKind.SIMILARITY, StepKind.RESULTS)]
+    by_name = {s.name: s for s in steps}
+    keep = {s.name for s in steps if rx.search(s.name) or s.kind in (StepKind.SIMILARITY, StepKind.RESULTS)}
+    todo = [n for n in keep if by_name[n].kind is StepKind.ROBUSTNESS]
+    while todo:
+        for dep in by_name[todo.pop()].depends_on:
+            if dep not in keep:
+                keep.add(dep)
+                todo.append(dep)
+    return [s for s in steps if s.name in keep]
 
 
 def validate_train_configs(profile: Profile) -> int:

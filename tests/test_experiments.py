@@ -133,8 +133,10 @@ def test_duplicate_condition_and_unknown_profile():
 def test_select_steps_keeps_analysis_and_rejects_bad_patterns():
     steps = expand_grid(profile_from_dict(hand_profile()))
     sel = select_steps(steps, r"^a-reg")
-    assert {s.name for s in sel} == {"a-reg-s7/train", "a-reg-s7/robustness",
+    assert {s.name for s in sel} == {"a-reg-s7/train", "a-reg-s7/robustness", "a-source/train",
                                      "analysis/similarity", "analysis/results"}
+    only_train = select_steps(steps, r"reg-s7/train")  # a training step alone needs nothing
+    assert {s.name for s in only_train} == {"a-reg-s7/train", "analysis/similarity", "analysis/results"}
     assert len(select_steps(steps, None)) == len(steps)
     with pytest.raises(ValueError, match="regular expression"):
         select_steps(steps, "(")
