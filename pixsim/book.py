@@ -86,10 +86,12 @@ def _run_record(out_dir: Path, manifest: dict[str, Any]) -> str:
         "",
         "## Time taken",
         "",
-        f"Grid (training and evaluation): {manifest.get('grid_seconds', 0) / 60:.1f} min; "
-        f"with the analysis notebooks: {manifest.get('total_seconds', 0) / 60:.1f} min "
-        "(the book build comes after and is not included). Steps marked `skipped` were complete "
-        "from an earlier invocation and took no time now.",
+        f"Sum of the steps' own times: {sum(float(s.get('seconds') or 0) for s in steps) / 60:.1f} min "
+        "(steps marked `skipped` were complete from an earlier invocation; their time is the "
+        "one recorded when they ran). This invocation: grid (training and evaluation) "
+        f"{manifest.get('grid_seconds', 0) / 60:.1f} min, with the analysis notebooks "
+        f"{manifest.get('total_seconds', 0) / 60:.1f} min; the book build comes after and is "
+        "not included.",
         "",
         "| step | status | seconds |",
         "|---|---|---|",

@@ -156,8 +156,9 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
     def finish(outcome: Outcome) -> None:
         outcomes[outcome.step] = outcome
         extra = f" -> {outcome.error}" if outcome.status == "failed" else ""
-        log(f"[{len(outcomes)}/{total}] {outcome.status:8s} {outcome.step} "
-            f"({outcome.seconds:.1f} s){extra}")
+        took = (f"complete; took {outcome.seconds:.1f} s when it ran" if outcome.status == "skipped"
+                else f"{outcome.seconds:.1f} s")
+        log(f"[{len(outcomes)}/{total}] {outcome.status:8s} {outcome.step} ({took}){extra}")
 
     try:
         while pending or running:
@@ -176,7 +177,10 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                     continue
                 if not force and store.is_complete(task.step_dir, task.step.kind.value,
                                                    task.parameters):
+                    # keep the time the step took when it ran, for the run record
+                    before = store.read_marker(task.step_dir, task.step.kind.value)
                     finish(Outcome(task.step.name, task.step.run, task.step.kind.value, "skipped",
+                                   seconds=float(before.get("seconds", 0.0)),
                                    notebook=str(task.output_notebook),
                                    labels=dict(task.step.labels)))
                     continue

@@ -64,6 +64,14 @@ def write_marker(step_dir: str | Path, kind: str, parameters: dict[str, Any], se
     return path
 
 
+def read_marker(step_dir: str | Path, kind: str) -> dict[str, Any]:
+    """The completion marker of step ``kind`` in ``step_dir`` ({} when absent or unreadable)."""
+    try:
+        return json.loads(marker_path(step_dir, kind).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> bool:
     """True when step ``kind`` finished in ``step_dir`` with the same parameters.
 

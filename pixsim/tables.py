@@ -224,7 +224,8 @@ def profile_statement(profile: Any, manifest: dict[str, Any], runs: pd.DataFrame
         f"{len(trained)} trained models ({n_seeds} seeds per condition) plus source model(s), "
         f"classification data: {', '.join(datasets) or '?'}. "
         f"Hardware: {hw.get('cpu', '?')} ({hw.get('cores', '?')} cores), GPU: {hw.get('gpu') or 'none'}. "
-        f"Grid time: {manifest.get('grid_seconds', 0) / 60:.1f} min."
+        f"Training and evaluation took {_grid_minutes(steps):.1f} min in all (sum over the "
+        "steps; see the run record)."
     )
     if profile.name == "smoke":
         text += (" **Smoke profile: synthetic images and a tiny network; the numbers below only "
@@ -232,6 +233,11 @@ def profile_statement(profile: Any, manifest: dict[str, Any], runs: pd.DataFrame
     if failed:
         text += f" **{len(failed)} step(s) did not complete:** {', '.join(failed)} (see the run record)."
     return text
+
+
+def _grid_minutes(steps: list[dict[str, Any]]) -> float:
+    return sum(float(s.get("seconds") or 0) for s in steps
+               if s.get("kind") in ("train", "robustness")) / 60
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -218,6 +218,9 @@ def test_runner_runs_then_skips_complete_steps(tmp_path, monkeypatch):
     outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
                                         log=lambda s: None)
     assert log == [] and {o.status for o in outcomes} == {"skipped"}
+    marker = results.read_marker(out / "runs" / "a-reg-s7", "train")
+    skipped = next(o for o in outcomes if o.step == "a-reg-s7/train")
+    assert skipped.seconds == marker["seconds"]  # the run record keeps the time it took
     # one run's output removed: only that step runs again (and the results notebook after it)
     (out / "runs" / "a-baseline-s0" / "robustness.csv").unlink()
     outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
