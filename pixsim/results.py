@@ -257,7 +257,7 @@ def model_info(metadata: dict[str, Any], **labels: Any) -> dict[str, Any]:
 
 def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: str | None = None):
     """The test split a training run was evaluated on, from its config dict (checkpoint
-    metadata): same data set, seed and synthetic options as ``pixsim.train``.
+    metadata): same data set, data seed and synthetic options as ``pixsim.train``.
 
     Args:
         config: the run's TrainConfig as a dict.
@@ -267,11 +267,11 @@ def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: s
     Returns:
         ``pixsim.data.ImageSet`` (images uint8 or float32 [N, C, H, W]; ``float_images()`` in [0, 1]).
     """
-    from pixsim.data import load_dataset
+    from pixsim.data import DATA_SEED, load_dataset
 
     limit = limit if limit is not None else config.get("test_limit")
     options = {}
     if config["dataset"] == "synthetic":
         options = {"size": config.get("synthetic_size", 32), **({"n": limit} if limit else {})}
     return load_dataset(config["dataset"], "test", root=data_root or config.get("data_root"),
-                        limit=limit, seed=config.get("seed", 0), **options)
+                        limit=limit, seed=DATA_SEED, **options)
