@@ -77,6 +77,7 @@ class TrainConfig:
     device: str = _opt("auto", "'auto', 'cpu', 'cuda' or 'cuda:N'")
     num_threads: int | None = _opt(None, "CPU threads for torch (none: all cores)")
     data_root: str | None = _opt(None, "data directory (none: $PIXSIM_DATA, then known places)")
+    download: bool = _opt(False, "download a missing data set with torchvision (needs a network)")
     out_dir: str = _opt("runs", "directory holding one sub-directory per run")
     run_name: str | None = _opt(None, "run directory name (none: derived from the config)")
     train_limit: int | None = _opt(None, "use only the first M training images (none: all)")
@@ -93,7 +94,7 @@ class TrainConfig:
     # fields that do not change the trained weights: left out of the derived run name, and
     # allowed to differ when a run is resumed
     RUNTIME_FIELDS: typing.ClassVar[frozenset[str]] = frozenset(
-        {"device", "num_threads", "data_root", "out_dir", "run_name", "quiet", "epochs", "test_limit",
+        {"device", "num_threads", "data_root", "download", "out_dir", "run_name", "quiet", "epochs", "test_limit",
          "eval_batch_size", "corr_pairs"}
     )
 

@@ -110,7 +110,8 @@ def _download_target(root) -> Path:
 
 def _how(root, label: str, layout: str) -> list[str]:
     return [
-        f"pass download=True (needs a network) to download {label} into {_download_target(root)}",
+        f"pass download=True (needs a network; `pixsim train --download`, `-p download True` "
+        f"in papermill) to download {label} into {_download_target(root)}",
         f"or put {layout} in a folder and pass root=<folder> or set {ENV_VAR}=<folder>",
     ]
 

@@ -274,4 +274,4 @@ def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: s
     if config["dataset"] == "synthetic":
         options = {"size": config.get("synthetic_size", 32), **({"n": limit} if limit else {})}
     return load_dataset(config["dataset"], "test", root=data_root or config.get("data_root"),
-                        limit=limit, seed=DATA_SEED, **options)
+                        limit=limit, seed=DATA_SEED, download=bool(config.get("download", False)), **options)

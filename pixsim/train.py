@@ -83,7 +83,7 @@ class _Similarity:
     def __init__(self, cfg: TrainConfig, device: torch.device, image_shape: tuple[int, ...]) -> None:
         name = cfg.reg_dataset_name
         try:
-            images = regularization_images(name, cfg.n_reg, root=cfg.data_root,
+            images = regularization_images(name, cfg.n_reg, root=cfg.data_root, download=cfg.download,
                                            frozen_augmentation=cfg.frozen_reg_augmentation, seed=DATA_SEED,
                                            dataset_options={"size": cfg.synthetic_size} if name == "synthetic" else None)
         except ValueError as exc:
@@ -98,7 +98,7 @@ class _Similarity:
         labels = feature_net = None
         if cfg.target_kind == "categorical":
             extra = {"n": cfg.n_reg, "size": cfg.synthetic_size} if name == "synthetic" else {}
-            labels = load_dataset(name, "train", root=cfg.data_root, limit=cfg.n_reg, seed=DATA_SEED, **extra).labels
+            labels = load_dataset(name, "train", root=cfg.data_root, download=cfg.download, limit=cfg.n_reg, seed=DATA_SEED, **extra).labels
         if cfg.target_kind == "features":
             net, _ = load_checkpoint(cfg.target_path, device="cpu")
             feature_net = lambda x: net.forward_features(x)[1][3]  # stage 3 output  # noqa: E731
@@ -236,9 +236,9 @@ def _load_data(cfg: TrainConfig) -> tuple[Any, Any, Any]:
             return {}
         return {"size": cfg.synthetic_size, **({"n": limit} if limit else {})}
 
-    full = load_dataset(cfg.dataset, "train", root=cfg.data_root, limit=cfg.train_limit, seed=DATA_SEED,
+    full = load_dataset(cfg.dataset, "train", root=cfg.data_root, download=cfg.download, limit=cfg.train_limit, seed=DATA_SEED,
                         **opts(cfg.train_limit))
-    test = load_dataset(cfg.dataset, "test", root=cfg.data_root, limit=cfg.test_limit, seed=DATA_SEED,
+    test = load_dataset(cfg.dataset, "test", root=cfg.data_root, download=cfg.download, limit=cfg.test_limit, seed=DATA_SEED,
                         **opts(cfg.test_limit))
     if len(full) < 2 * cfg.batch_size:
         raise ConfigError("train_limit", f"{len(full)} training images is fewer than two batches of "
