@@ -23,10 +23,12 @@ from typing import Any
 
 import yaml
 
+from pixsim.enums import ChoiceEnum
+
 __all__ = ["Amp", "ConfigError", "TrainConfig", "add_config_arguments", "config_from_args", "load_config"]
 
 
-class Amp(str, enum.Enum):
+class Amp(ChoiceEnum):
     """Mixed precision: ``none`` (float32) or ``bf16`` (autocast to bfloat16; for CUDA)."""
 
     NONE = "none"

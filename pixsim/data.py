@@ -15,7 +15,6 @@ Public API (see ``contract.md``):
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 
 from pixsim.data_sources import ENV_VAR, SYSTEM_LOCATIONS, default_data_dir, load_cifar, load_image_folder, load_mnist_type
 from pixsim.datasets_io import CIFAR10Files, CIFAR100Files, DatasetNotFoundError, read_idx, to_grayscale
+from pixsim.enums import ChoiceEnum
 
 __all__ = [
     "DatasetName",
@@ -48,20 +48,7 @@ __all__ = [
 ]
 
 
-class _ParseEnum(str, enum.Enum):
-    @classmethod
-    def parse(cls, value):
-        """Return the member for ``value`` (a member or its string value); ValueError otherwise."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"unknown {cls.__name__} {value!r}; expected one of {allowed}") from None
-
-
-class DatasetName(_ParseEnum):
+class DatasetName(ChoiceEnum):
     """Data sets :func:`load_dataset` knows."""
 
     CIFAR10 = "cifar10"
@@ -72,7 +59,7 @@ class DatasetName(_ParseEnum):
     SYNTHETIC = "synthetic"
 
 
-class Split(_ParseEnum):
+class Split(ChoiceEnum):
     """Which part of a data set: the training or the test split."""
 
     TRAIN = "train"

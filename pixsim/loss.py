@@ -8,17 +8,16 @@ plain MSE.
 
 from __future__ import annotations
 
-import enum
 import math
 
 import torch
 
-from pixsim.pairs import _ParseMixin
+from pixsim.enums import ChoiceEnum
 
 DEFAULT_EPS = 1e-5
 
 
-class Transform(_ParseMixin, str, enum.Enum):
+class Transform(ChoiceEnum):
     """Transform applied to both similarities before the squared error."""
 
     ATANH = "atanh"

@@ -19,53 +19,31 @@ In eval mode all three give the same logits and S_cnn (BatchNorm uses running st
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from pixsim.enums import ChoiceEnum
 from pixsim.simhead import SimilarityHead
 
 __all__ = ["Arch", "PairMode", "BasicBlock", "PixsimResNet", "SimilarityHead", "build_model", "BLOCKS"]
 
 
-class Arch(str, enum.Enum):
+class Arch(ChoiceEnum):
     """Network architectures: basic-block ResNets named by depth."""
 
     RESNET10 = "resnet10"  # blocks 1-1-1-1, for CPU runs
     RESNET18 = "resnet18"  # blocks 2-2-2-2, the paper's main model
     RESNET34 = "resnet34"  # blocks 3-4-6-3, the paper's CIFAR-100 model
 
-    @classmethod
-    def parse(cls, value: "str | Arch") -> "Arch":
-        """``Arch`` from a member or its name (case-insensitive); ValueError listing allowed values."""
-        return _parse_enum(cls, value, "arch")
 
-
-class PairMode(str, enum.Enum):
+class PairMode(ChoiceEnum):
     """How a pair batch (and optionally a classification batch) goes through the network."""
 
     SEPARATE = "separate"  # two passes (a, then b): the paper's released code
     JOINT = "joint"  # one pass over cat([a, b])
     FUSED = "fused"  # one pass over cat([x_cls, a, b]): fastest, BatchNorm stats mixed, not the paper's
-
-    @classmethod
-    def parse(cls, value: "str | PairMode") -> "PairMode":
-        """``PairMode`` from a member or its name (case-insensitive); ValueError listing allowed values."""
-        return _parse_enum(cls, value, "pair mode")
-
-
-def _parse_enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, str):
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            pass
-    allowed = ", ".join(repr(member.value) for member in cls)
-    raise ValueError(f"unknown {what} {value!r}; expected one of {allowed}")
 
 
 BLOCKS: dict[Arch, tuple[int, int, int, int]] = {

@@ -33,13 +33,14 @@ N(N-1)/2 pairs (N = 50,000: <= 25 M pairs, ~200 MB as int32) while keeping rejec
 
 from __future__ import annotations
 
-import enum
 import math
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from pixsim.enums import ChoiceEnum
 
 DENSE_CUTOFF = 0.02
 ESTIMATE_SAMPLES = 65536
@@ -48,20 +49,9 @@ _BLOCK_ELEMENTS = 2**23  # similarity values per row block during enumeration
 MAX_ENUMERATED = 300_000_000  # refuse to list more pairs (2.4 GB as int32): use rejection
 
 
-class _ParseMixin:
-    @classmethod
-    def parse(cls, value: Any):
-        """Return the member for ``value`` (a member or its string); ValueError lists the choices."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"unknown {cls.__name__} {value!r}; expected one of {allowed}") from None
 
 
-class PairRange(_ParseMixin, str, enum.Enum):
+class PairRange(ChoiceEnum):
     """Which pairs are regularized (PAPER.md section 1)."""
 
     ALL = "all"
@@ -72,7 +62,7 @@ class PairRange(_ParseMixin, str, enum.Enum):
     DOUBLE = "double"
 
 
-class SamplingStrategy(_ParseMixin, str, enum.Enum):
+class SamplingStrategy(ChoiceEnum):
     """How :class:`PairSampler` draws pairs: pick automatically, rejection, or enumeration."""
 
     AUTO = "auto"

@@ -21,13 +21,14 @@ Grid of one profile::
 from __future__ import annotations
 
 import copy
-import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pixsim.enums import ChoiceEnum
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -38,7 +39,7 @@ _GRID_OWNED = {"seed", "run_name", "out_dir"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 
 
-class StepKind(str, enum.Enum):
+class StepKind(ChoiceEnum):
     """What a grid step executes: one of the four notebooks."""
 
     TRAIN = "train"
@@ -46,13 +47,6 @@ class StepKind(str, enum.Enum):
     SIMILARITY = "similarity"
     RESULTS = "results"
 
-    @classmethod
-    def parse(cls, value: "str | StepKind") -> "StepKind":
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown step kind {value!r}; expected one of: {allowed}") from None
 
 
 @dataclass(frozen=True)

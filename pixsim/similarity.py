@@ -15,7 +15,6 @@ Pair ranges and the pair sampler live in :mod:`pixsim.pairs` and are re-exported
 
 from __future__ import annotations
 
-import enum
 import math
 from pathlib import Path
 from typing import Callable
@@ -24,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from pixsim.enums import ChoiceEnum
 from pixsim.pairs import (  # noqa: F401  (re-exported)
-    PairPermutation, PairRange, PairSampler, SamplingStrategy, _ParseMixin, check_range_thresholds,
+    PairPermutation, PairRange, PairSampler, SamplingStrategy, check_range_thresholds,
     range_mask, triu_index, triu_pair, validate_threshold,
 )
 from pixsim.runtime import resolve_device
@@ -43,7 +43,7 @@ _PAIR_CHUNK_ELEMENTS = 2**22  # gathered vector elements per chunk in VectorTarg
 _TOL = 1e-5
 
 
-class TargetKind(_ParseMixin, str, enum.Enum):
+class TargetKind(ChoiceEnum):
     """Kinds of similarity target (PAPER.md section 1)."""
 
     PIXEL = "pixel"

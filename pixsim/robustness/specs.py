@@ -12,31 +12,16 @@ C*H*W pixel values, a noise sigma / half-width, or a salt-and-pepper probability
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
 
-
-class _ParseEnum(str, enum.Enum):
-    @classmethod
-    def parse(cls, value):
-        """``value`` (a member or its string value) as a member; ValueError listing the allowed."""
-        if isinstance(value, cls):
-            return value
-        for member in cls:
-            if isinstance(value, str) and value.lower() == member.value.lower():
-                return member
-        allowed = ", ".join(repr(m.value) for m in cls)
-        raise ValueError(f"unknown {cls.__name__} {value!r}; allowed values: {allowed}")
-
-    def __str__(self) -> str:  # so f-strings and CSV cells show the value
-        return self.value
+from pixsim.enums import ChoiceEnum
 
 
-class AttackName(_ParseEnum):
+class AttackName(ChoiceEnum):
     CLEAN = "clean"
     GAUSSIAN = "gaussian"
     UNIFORM = "uniform"
@@ -49,13 +34,13 @@ class AttackName(_ParseEnum):
     BOUNDARY = "boundary"
 
 
-class Norm(_ParseEnum):
+class Norm(ChoiceEnum):
     LINF = "Linf"
     L2 = "L2"
     NONE = "none"
 
 
-class Kind(_ParseEnum):
+class Kind(ChoiceEnum):
     """The ``kind`` column of the result table."""
 
     ATTACK = "attack"        # accuracy at one epsilon
@@ -64,7 +49,7 @@ class Kind(_ParseEnum):
     CHECK = "check"          # one gradient-masking check, pass/fail
 
 
-class CheckName(_ParseEnum):
+class CheckName(ChoiceEnum):
     MONOTONE = "monotone"                          # accuracy non-increasing in epsilon
     PGD_LE_FGSM = "pgd_le_fgsm"                    # PGD accuracy <= FGSM accuracy
     WHITEBOX_LE_BLACKBOX = "whitebox_le_blackbox"  # PGD/FGSM accuracy <= Square / transfer

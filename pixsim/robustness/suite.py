@@ -36,8 +36,9 @@ from torch import nn
 
 from pixsim.robustness import blackbox, boundary, checks, noise, spectra, transfer, whitebox
 from pixsim.robustness.common import RESULT_COLUMNS, EvalContext, ensure_eval, predict
+from pixsim.enums import ChoiceEnum
 from pixsim.robustness.specs import (AttackName, BlackBoxSpec, BoundarySpec, ChecksSpec, Kind, NoiseSpec,
-                                     SpectrumSpec, TransferSpec, WhiteBoxSpec, _ParseEnum, validate_suite)
+                                     SpectrumSpec, TransferSpec, WhiteBoxSpec, validate_suite)
 from pixsim.runtime import resolve_device
 
 FAMILIES = {NoiseSpec: noise.run, TransferSpec: transfer.run, WhiteBoxSpec: whitebox.run,
@@ -46,7 +47,7 @@ FAMILIES = {NoiseSpec: noise.run, TransferSpec: transfer.run, WhiteBoxSpec: whit
 EXTRA_COLUMNS = ["device", "eval_seed"]
 
 
-class SuiteName(_ParseEnum):
+class SuiteName(ChoiceEnum):
     SMOKE = "smoke"
     QUICK = "quick"
     PAPER = "paper"
@@ -54,7 +55,7 @@ class SuiteName(_ParseEnum):
     FULL = "full"
 
 
-class DatasetFamily(_ParseEnum):
+class DatasetFamily(ChoiceEnum):
     MNIST = "mnist"          # MNIST, Fashion-MNIST, synthetic: noise / transfer grids up to 0.5
     CIFAR10 = "cifar10"      # CIFAR-10, image folders: noise up to 0.1, transfer up to 0.02
     CIFAR100 = "cifar100"    # as CIFAR-10, transfer up to 0.005
