@@ -25,7 +25,7 @@ from pixsim.models import build_model
 from pixsim.pairs import PairSampler
 from pixsim.runtime import resolve_device, use_all_cores
 from pixsim.similarity import build_target
-from pixsim.train import train_step
+from pixsim.steps import train_step
 
 NETS = {  # name -> (arch, width, image side)
     "small": ("resnet10", 8, 28),

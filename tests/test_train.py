@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import pixsim.steps as steps_mod
 import pixsim.train as tr
 from pixsim.checkpoint import load_checkpoint, read_checkpoint
 from pixsim.config import ConfigError, TrainConfig
@@ -136,7 +137,7 @@ def test_resume_after_a_kill_between_epochs_equals_uninterrupted(reference, tmp_
 def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(reference, tmp_path, monkeypatch):
     cfg = tiny(tmp_path)
     calls = {"n": 0}
-    real_loss = tr.similarity_loss
+    real_loss = steps_mod.similarity_loss
 
     def interrupted_loss(*args, **kwargs):
         calls["n"] += 1
@@ -144,10 +145,10 @@ def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(referenc
             raise KeyboardInterrupt
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(tr, "similarity_loss", interrupted_loss)
+    monkeypatch.setattr(steps_mod, "similarity_loss", interrupted_loss)
     with pytest.raises(KeyboardInterrupt):
         tr.train(cfg, progress=False)
-    monkeypatch.setattr(tr, "similarity_loss", real_loss)
+    monkeypatch.setattr(steps_mod, "similarity_loss", real_loss)
     assert read_checkpoint(cfg.run_dir() / "last.pt")["metadata"]["epochs_completed"] == 1
     _scramble_global_rng()
     resumed = tr.train(cfg, progress=False)
@@ -182,8 +183,9 @@ def test_alpha_zero_never_builds_the_similarity_path(tmp_path, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("similarity path built with alpha == 0")
 
-    for name in ("build_target", "regularization_images", "PairSampler", "similarity_loss"):
+    for name in ("build_target", "regularization_images", "PairSampler"):
         monkeypatch.setattr(tr, name, forbidden)
+    monkeypatch.setattr(steps_mod, "similarity_loss", forbidden)
     monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "forward_with_pairs", forbidden)
     monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "pair_similarity", forbidden)
     result = tr.train(tiny(tmp_path, alpha=0.0, epochs=1), progress=False)
@@ -268,17 +270,17 @@ def test_step_statistics_give_the_pearson_correlation_of_all_step_pairs():
     for s, t in steps:
         ce, sim = torch.tensor(1.5, dtype=torch.float64), torch.tensor(0.25, dtype=torch.float64)
         logits, y = torch.eye(3)[[0, 1, 2, 0]], torch.tensor([0, 1, 0, 0])
-        acc += tr._step_stats(ce, sim, logits, y, s, t)
+        acc += steps_mod._step_stats(ce, sim, logits, y, s, t)
     all_s = torch.cat([s for s, _ in steps]).double().numpy()
     all_t = torch.cat([t for _, t in steps]).double().numpy()
     acc = acc.tolist()
-    assert tr.pooled_correlation(acc) == pytest.approx(np.corrcoef(all_s, all_t)[0, 1], abs=1e-9)
+    assert steps_mod.pooled_correlation(acc) == pytest.approx(np.corrcoef(all_s, all_t)[0, 1], abs=1e-9)
     per_step = [np.corrcoef(s.double().numpy(), t.double().numpy())[0, 1] for s, t in steps[:4]]
-    assert acc[tr._CORR_STEP] / acc[tr._CORR_OK] == pytest.approx(np.mean(per_step), abs=1e-6)
-    assert acc[tr._CORR_OK] == 4  # the constant-target step has no correlation and is left out
-    assert acc[tr._CORRECT] == 5 * 3 and acc[tr._N] == 5 * 4 and acc[tr._PAIRS] == 5 * 6
-    assert acc[tr._CE] == pytest.approx(5 * 1.5) and acc[tr._SIM] == pytest.approx(5 * 0.25)
-    assert math.isnan(tr.pooled_correlation([0.0] * 12))
+    assert acc[steps_mod._CORR_STEP] / acc[steps_mod._CORR_OK] == pytest.approx(np.mean(per_step), abs=1e-6)
+    assert acc[steps_mod._CORR_OK] == 4  # the constant-target step has no correlation and is left out
+    assert acc[steps_mod._CORRECT] == 5 * 3 and acc[steps_mod._N] == 5 * 4 and acc[steps_mod._PAIRS] == 5 * 6
+    assert acc[steps_mod._CE] == pytest.approx(5 * 1.5) and acc[steps_mod._SIM] == pytest.approx(5 * 0.25)
+    assert math.isnan(steps_mod.pooled_correlation([0.0] * 12))
 
 
 def test_every_seed_sees_the_same_synthetic_data_set(tmp_path):
