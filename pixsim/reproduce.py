@@ -259,12 +259,18 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
     log(f"profile {profile.name}: {len(grid)} grid steps + {len(analysis)} analysis steps, "
         f"jobs={jobs}, output {out_dir}")
     outcomes = _schedule(grid, jobs, force, log)
+    # steps left out by --only keep their record from earlier invocations: the results notebook
+    # reads every run's labels from the manifest
+    selected = {t.step.name for t in tasks}
+    earlier = store.read_manifest(out_dir)
+    kept = ([dict(s, earlier=True) for s in earlier.get("steps", []) if s.get("step") not in selected]
+            if earlier.get("profile") == profile.name else [])
     manifest = {
         "profile": profile.name, "profile_file": str(profile.source_path or ""),
         "description": profile.description, "profile_hardware": profile.hardware,
         "budget_minutes": profile.budget_minutes, "hardware": hardware_description(),
         "jobs": jobs, "only": only, "started": started, "python": sys.executable,
-        "steps": [o.__dict__ for o in outcomes],
+        "steps": kept + [o.__dict__ for o in outcomes],
         "grid_seconds": round(time.perf_counter() - start, 1),
     }
     store.write_manifest(out_dir, manifest)

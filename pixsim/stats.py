@@ -267,3 +267,66 @@ def example_pairs(matrix, per_kind: int = 2) -> pd.DataFrame:
              "negative": np.argsort(s)[:per_kind]}
     return pd.DataFrame([{"kind": kind, "i": int(iu[p]), "j": int(ju[p]), "similarity": float(s[p])}
                          for kind, idx in picks.items() for p in idx])
+
+
+_DIRECTION_WORDS = {1: "up", -1: "down", 0: "no change"}
+
+
+def paper_directions() -> dict[str, int]:
+    """Sign of the paper's effect per measure family: CIFAR-10-regularized minus unregularized
+    in :func:`paper_headline_table` (midpoints of ranges). Families: ``clean``, ``gaussian``,
+    ``transfer_fgsm``, ``boundary_mse``; +1 = the regularized model scores higher."""
+    t = paper_headline_table()
+    t = t.assign(mid=(t.paper_low + t.paper_high) / 2, family=t.metric.str.split("@").str[0])
+    base = t[t.reg_dataset == "none"].set_index("family")["mid"]
+    reg = t[t.reg_dataset == "cifar10"].set_index("family")["mid"]
+    return {f: int(np.sign(reg[f] - base[f])) for f in base.index}
+
+
+def direction_comparison(values: pd.DataFrame, value: str = "value",
+                         by: Sequence[str] = ("experiment", "label", "metric")) -> pd.DataFrame:
+    """Does each regularized-vs-baseline difference go the way the paper's does?
+
+    Args:
+        values: one row per run and measure (columns ``by``, ``condition`` and ``value``; the
+            ``metric`` column names the measure as ``family@epsilon`` or ``boundary_mse``).
+        value: the compared column. by: columns that define one measure.
+
+    Returns:
+        :func:`compare_conditions`'s rows plus ``ours`` (up / down / no change),
+        ``paper`` (up / down, or ``not in the paper``) and ``agrees`` (True / False, None when
+        the paper has no such measure). A direction is only a direction: with few seeds the
+        p-values say how far it is from noise.
+    """
+    if values.empty or "baseline" not in set(values.get("condition", [])):
+        return pd.DataFrame(columns=[*by, "condition", "baseline", "regularized", "diff", "welch_t",
+                                     "welch_p", "mwu_u", "mwu_p", "n_baseline", "n", "ours", "paper",
+                                     "agrees"])
+    out = compare_conditions(values, value, list(by))
+    paper = paper_directions()
+    family = out["metric"].astype(str).str.split("@").str[0]
+    ours = np.sign(out["diff"].astype(float)).fillna(0).astype(int)
+    out["ours"] = [_DIRECTION_WORDS[s] for s in ours]
+    out["paper"] = [_DIRECTION_WORDS[paper[f]] if f in paper else "not in the paper" for f in family]
+    out["agrees"] = [None if f not in paper else bool(s == paper[f]) for f, s in zip(family, ours)]
+    return out
+
+
+def direction_statement(directions: pd.DataFrame) -> str:
+    """Markdown sentences from :func:`direction_comparison`: which measures moved the paper's
+    way, which the other way, which the paper does not report, each with its numbers."""
+    if directions.empty:
+        return "No regularized-vs-baseline differences to compare with the paper."
+
+    def item(r: pd.Series) -> str:
+        p = "n/a" if pd.isna(r["welch_p"]) else f"{r['welch_p']:.2g}"
+        return (f"{r['label']} ({r['metric']}: {r['baseline']} -> {r['regularized']}, "
+                f"Welch p = {p}, n = {r['n_baseline']} and {r['n']} seeds)")
+
+    parts = []
+    for agrees, head in ((True, "Same direction as the paper"), (False, "**Opposite to the paper**"),
+                         (None, "Not reported by the paper")):
+        rows = directions[directions["agrees"].map(lambda a: a is agrees)]
+        if len(rows):
+            parts.append(f"{head}: " + "; ".join(item(r) for _, r in rows.iterrows()) + ".")
+    return "\n\n".join(parts)

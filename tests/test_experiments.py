@@ -440,3 +440,20 @@ def test_test_set_matches_the_one_training_evaluated_on():
     assert got.images.shape == (40, 1, 16, 16)
     assert (got.images == expected.images).all() and (got.labels == expected.labels).all()
     assert len(results.load_test_set(cfg.to_dict(), limit=10)) == 10
+
+
+def test_only_keeps_the_record_of_the_steps_it_left_out(tmp_path, monkeypatch):
+    """`--only analysis` after a full run must not drop the runs' labels from the manifest: the
+    results notebook reads experiment/condition/seed of every run from it."""
+    log = []
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log))
+    out = tmp_path / "out"
+    reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path, log=lambda s: None)
+    _, manifest = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                        only="analysis", force=True, log=lambda s: None)
+    steps = {s["step"]: s for s in manifest["steps"]}
+    assert steps["a-reg-s7/train"]["labels"]["condition"] == "reg" and steps["a-reg-s7/train"]["earlier"]
+    assert "earlier" not in steps["analysis/results"]
+    assert len(steps) == len(manifest["steps"]) == 7  # no step twice
+    runs = results.gather_runs(out)
+    assert set(runs["condition"]) >= {"baseline", "reg"}

@@ -287,3 +287,35 @@ def test_sweep_figure_joins_the_main_run_as_the_default_value():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "16"]  # baseline left out
     assert "no n_sweep runs" in figures.sweep(values, runs, "n_reg", group="n_sweep").axes[0].texts[0].get_text()
     matplotlib.pyplot.close("all")
+
+
+def test_paper_directions_follow_the_paper_table():
+    from pixsim.stats import paper_directions
+
+    # PAPER.md section 6: clean 0.88 -> 0.83-0.86 (down); Gaussian 0.14 -> 0.42, FGSM 0.31 -> 0.56,
+    # Boundary 2.8e-3 -> 6.0e-3 (all up)
+    assert paper_directions() == {"clean": -1, "gaussian": 1, "transfer_fgsm": 1, "boundary_mse": 1}
+
+
+def test_direction_comparison_by_hand():
+    import pandas as pd
+
+    from pixsim.stats import direction_comparison, direction_statement
+
+    rows = []
+    for cond, vals in {"baseline": {"clean": [0.9, 0.8], "gaussian@0.1": [0.5, 0.6], "pgd@0.05": [0.2, 0.2]},
+                       "regularized": {"clean": [0.95, 0.85], "gaussian@0.1": [0.7, 0.8],
+                                       "pgd@0.05": [0.1, 0.3]}}.items():
+        for metric, v in vals.items():
+            rows += [{"experiment": "e", "label": metric.split("@")[0], "metric": metric,
+                      "condition": cond, "seed": s, "value": x} for s, x in enumerate(v)]
+    d = direction_comparison(pd.DataFrame(rows)).set_index("metric")
+    assert d.loc["clean", "ours"] == "up" and d.loc["clean", "paper"] == "down"
+    assert d.loc["clean", "agrees"] is False                      # the paper loses clean accuracy
+    assert d.loc["gaussian@0.1", "agrees"] is True
+    assert d.loc["gaussian@0.1", "diff"] == pytest.approx(0.2)
+    assert d.loc["pgd@0.05", "ours"] == "no change" and d.loc["pgd@0.05", "agrees"] is None
+    text = direction_statement(d.reset_index())
+    assert "Opposite to the paper**: clean" in text and "Same direction as the paper: gaussian" in text
+    assert "Not reported by the paper: pgd" in text
+    assert direction_comparison(pd.DataFrame(rows).query("condition != 'baseline'")).empty
