@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make Fashion-MNIST available to pixsim, or stop at once with one message saying how.
-# Order: already present ($PIXSIM_DATA, ./data, /usr/share/datasets/fashion-mnist);
+# Order: already present (where pixsim looks: $PIXSIM_DATA, /usr/share/datasets/fashion-mnist,
+# ~/.cache/pixsim);
 # Debian's package dataset-fashion-mnist when apt is available and we are root;
-# torchvision's download into ./data when a network is reachable.
+# torchvision's download (pixsim.data, download=True) when a network is reachable.
 set -u
 have() {
   python - <<'PY' >/dev/null 2>&1
@@ -16,21 +17,20 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1
   have && { echo "Fashion-MNIST: found after apt-get"; exit 0; }
 fi
-echo "Fashion-MNIST: trying torchvision's download into ./data"
+echo "Fashion-MNIST: trying torchvision's download (into pixsim's download folder, ~/.cache/pixsim)"
 if timeout 300 python - <<'PY'
-from torchvision.datasets import FashionMNIST
-for train in (True, False):
-    FashionMNIST("data", train=train, download=True)
+from pixsim.data import load_dataset
+for split in ("train", "test"):
+    load_dataset("fashion_mnist", split, download=True)
 PY
 then
-  export PIXSIM_DATA="${PIXSIM_DATA:-$(pwd)/data}"
-  have && { echo "Fashion-MNIST: downloaded to ./data"; exit 0; }
+  have && { echo "Fashion-MNIST: downloaded"; exit 0; }
 fi
 cat >&2 <<'MSG'
 pixsim: Fashion-MNIST not found and could not be obtained.
   Get it one of these ways, then rerun:
   - on Debian/Ubuntu as root:  apt-get install dataset-fashion-mnist   (files in /usr/share/datasets/fashion-mnist)
-  - with a network:            python -c "from torchvision.datasets import FashionMNIST as F; F('data', download=True); F('data', train=False, download=True)"
-  - or copy the four original .gz files into a folder and set PIXSIM_DATA to it.
+  - with a network:            pixsim train --dataset fashion_mnist --download ...  (or load_dataset(..., download=True))
+  - or copy the four original .gz files into $PIXSIM_DATA/fashion-mnist/ (and set PIXSIM_DATA).
 MSG
 exit 1
