@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from pixsim.data_sources import ENV_VAR, SYSTEM_LOCATIONS, default_data_dir, load_cifar, load_image_folder, load_mnist_type
 from pixsim.datasets_io import CIFAR10Files, CIFAR100Files, DatasetNotFoundError, read_idx, to_grayscale
 from pixsim.enums import ChoiceEnum
+from pixsim.validation import int_at_least
 
 __all__ = [
     "DatasetName",
@@ -345,8 +346,7 @@ def validation_split(n: int, fraction: float = 0.01, seed: int = 0) -> tuple[tor
     Returns:
         (train_idx, val_idx): disjoint, sorted int64 tensors that together cover range(n).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    int_at_least(n, "n", 2)
     if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -387,8 +387,7 @@ def regularization_images(
         float32 [n, 1, H, W] in [0, 1].
     """
     name = DatasetName.parse(name)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n (number of regularization images) must be an integer >= 2, got {n!r}")
+    int_at_least(n, "n (number of regularization images)", 2)
     if frozen_augmentation and name not in CIFAR_TYPE:
         allowed = ", ".join(d.value for d in CIFAR_TYPE)
         raise ValueError(f"frozen_augmentation is for CIFAR-type data ({allowed}), not {name.value!r}")

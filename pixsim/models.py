@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from pixsim.enums import ChoiceEnum
 from pixsim.simhead import SimilarityHead
+from pixsim.validation import int_at_least
 
 __all__ = ["Arch", "PairMode", "BasicBlock", "PixsimResNet", "SimilarityHead", "build_model", "BLOCKS"]
 
@@ -53,11 +54,6 @@ BLOCKS: dict[Arch, tuple[int, int, int, int]] = {
 }
 STAGE_STRIDES = (1, 2, 2, 2)
 
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Subsample(nn.Module):
@@ -142,9 +138,9 @@ class PixsimResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.arch = Arch.parse(arch)
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.width = _positive_int(width, "width")
+        self.in_channels = int_at_least(in_channels, "in_channels")
+        self.num_classes = int_at_least(num_classes, "num_classes")
+        self.width = int_at_least(width, "width")
         w = self.width
         self.normalize = Normalize()
         self.stem = nn.Sequential(

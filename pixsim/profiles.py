@@ -144,6 +144,27 @@ def _check_name(value: str, where: str) -> None:
         )
 
 
+def _named_entries(items: list, where: str, kind: str, reserved: tuple[str, ...] = (),
+                   scope: str = "") -> list[tuple[str, dict, str]]:
+    """Check a non-empty list of mappings that each carry a unique valid ``name`` (none of
+    ``reserved``); return ``(where[i], entry, name)`` for each."""
+    if not items:
+        raise ValueError(f"profile field {where} must list at least one {kind}")
+    out, seen = [], set()
+    for index, entry in enumerate(items):
+        here = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{here} must be a mapping, got {entry!r}")
+        name = _require(entry, "name", str, here)
+        _check_name(name, f"{here}.name")
+        if name in seen or name in reserved:
+            note = " (or is reserved)" if reserved else ""
+            raise ValueError(f"{kind} name {name!r} is used twice{note}{scope}")
+        seen.add(name)
+        out.append((here, entry, name))
+    return out
+
+
 def _check_seeds(seeds: Any, where: str) -> list[int]:
     if (
         not isinstance(seeds, list)
@@ -172,18 +193,7 @@ def profile_from_dict(raw: dict[str, Any]) -> Profile:
     _check_overrides(train, "profile field train")
     seeds = _check_seeds(raw.get("seeds"), "profile field seeds")
     experiments = _require(raw, "experiments", list, "profile")
-    if not experiments:
-        raise ValueError("profile field experiments must list at least one experiment")
-    seen: set[str] = set()
-    for e_idx, exp in enumerate(experiments):
-        where = f"experiments[{e_idx}]"
-        if not isinstance(exp, dict):
-            raise ValueError(f"{where} must be a mapping, got {exp!r}")
-        ename = _require(exp, "name", str, where)
-        _check_name(ename, f"{where}.name")
-        if ename in seen:
-            raise ValueError(f"experiment name {ename!r} is used twice")
-        seen.add(ename)
+    for where, exp, ename in _named_entries(experiments, "experiments", "experiment"):
         _check_overrides(dict(exp.get("train") or {}), f"{where}.train")
         source = exp.get("source", {"seed": 1000})
         if source is not None:
@@ -191,18 +201,8 @@ def profile_from_dict(raw: dict[str, Any]) -> Profile:
                 raise ValueError(f"{where}.source must be a mapping or null, got {source!r}")
             _check_seeds([source.get("seed", 1000)], f"{where}.source.seed")
         conditions = _require(exp, "conditions", list, where)
-        if not conditions:
-            raise ValueError(f"{where}.conditions must list at least one condition")
-        cnames: set[str] = set()
-        for c_idx, cond in enumerate(conditions):
-            cwhere = f"{where}.conditions[{c_idx}]"
-            if not isinstance(cond, dict):
-                raise ValueError(f"{cwhere} must be a mapping, got {cond!r}")
-            cname = _require(cond, "name", str, cwhere)
-            _check_name(cname, f"{cwhere}.name")
-            if cname in cnames or cname == "source":
-                raise ValueError(f"condition name {cname!r} is used twice (or is reserved) in {ename!r}")
-            cnames.add(cname)
+        for cwhere, cond, _ in _named_entries(conditions, f"{where}.conditions", "condition",
+                                              reserved=("source",), scope=f" in {ename!r}"):
             if "seeds" in cond:
                 _check_seeds(cond["seeds"], f"{cwhere}.seeds")
             _check_overrides({k: v for k, v in cond.items() if k not in _CONDITION_META}, cwhere)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-def _check_positive_int(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+from pixsim.validation import int_at_least
 
 
 @dataclass(frozen=True)
@@ -39,8 +36,8 @@ class CyclicSchedule:
             raise ValueError(f"lr0 must be a number > 0, got {self.lr0!r}")
         if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
             raise ValueError(f"decay must be a number in (0, 1], got {self.decay!r}")
-        _check_positive_int("phase_epochs", self.phase_epochs)
-        _check_positive_int("cycle_phases", self.cycle_phases)
+        int_at_least(self.phase_epochs, "phase_epochs")
+        int_at_least(self.cycle_phases, "cycle_phases")
 
     def phase(self, epoch: int) -> int:
         """Phase index in ``[0, cycle_phases)`` of 0-based ``epoch``."""
@@ -54,7 +51,7 @@ class CyclicSchedule:
 
     def table(self, epochs: int) -> list[float]:
         """Learning rates of epochs ``0 .. epochs - 1``."""
-        _check_positive_int("epochs", epochs)
+        int_at_least(epochs, "epochs")
         return [self.lr(e) for e in range(epochs)]
 
 

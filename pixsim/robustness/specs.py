@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from pixsim.enums import ChoiceEnum
+from pixsim.validation import int_at_least
 
 
 class AttackName(ChoiceEnum):
@@ -86,12 +87,6 @@ def validate_epsilons(epsilons: Sequence[float], *, name: str = "epsilons") -> t
         if not b > a:
             raise ValueError(f"{name} must be sorted strictly ascending, got {a!r} before {b!r} in {out}")
     return tuple(out)
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _positive_float(value, name: str) -> float:
@@ -177,8 +172,8 @@ class WhiteBoxSpec:
         _set(self, "attack", attack)
         _set(self, "norm", norm)
         _set(self, "epsilons", validate_epsilons(self.epsilons))
-        _set(self, "steps", _positive_int(self.steps, "steps"))
-        _set(self, "restarts", _positive_int(self.restarts, "restarts"))
+        _set(self, "steps", int_at_least(self.steps, "steps"))
+        _set(self, "restarts", int_at_least(self.restarts, "restarts"))
         _set(self, "step_size_factor", _positive_float(self.step_size_factor, "step_size_factor"))
         if not isinstance(self.random_start, bool):
             raise TypeError(f"random_start must be a bool, got {self.random_start!r}")
@@ -217,10 +212,10 @@ class BlackBoxSpec:
         if n_queries is None and attack is AttackName.SQUARE:
             n_queries = 1000
         if n_queries is not None:
-            n_queries = _positive_int(n_queries, "n_queries")
+            n_queries = int_at_least(n_queries, "n_queries")
         _set(self, "n_queries", n_queries)
         if self.max_images is not None:
-            _set(self, "max_images", _positive_int(self.max_images, "max_images"))
+            _set(self, "max_images", int_at_least(self.max_images, "max_images"))
 
 
 @dataclass(frozen=True)
@@ -236,9 +231,9 @@ class BoundarySpec:
     steps: int = 50
 
     def __post_init__(self):
-        _set(self, "n_images", _positive_int(self.n_images, "n_images"))
-        _set(self, "repeats", _positive_int(self.repeats, "repeats"))
-        _set(self, "steps", _positive_int(self.steps, "steps"))
+        _set(self, "n_images", int_at_least(self.n_images, "n_images"))
+        _set(self, "repeats", int_at_least(self.repeats, "repeats"))
+        _set(self, "steps", int_at_least(self.steps, "steps"))
 
     @property
     def attack(self) -> AttackName:
@@ -288,7 +283,7 @@ class ChecksSpec:
     large_l2: float = 4.0
 
     def __post_init__(self):
-        _set(self, "tolerance_images", _positive_int(self.tolerance_images, "tolerance_images", 0))
+        _set(self, "tolerance_images", int_at_least(self.tolerance_images, "tolerance_images", 0))
         for name in ("tolerance_fraction", "near_zero", "large_linf", "large_l2"):
             _set(self, name, _positive_float(getattr(self, name), name))
 
