@@ -15,6 +15,7 @@ import difflib
 import enum
 import hashlib
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class TrainConfig:
     transform: str = _opt("atanh", "transform g applied before the squared error", "transform")
     pair_mode: str = _opt("separate", "how pair images go through the network", "pair_mode")
     arch: str = _opt("resnet18", "network architecture", "arch")
+    init: str = _opt("torch", "weight initialisation ('torch': PyTorch's defaults, as the paper's code)", "init")
+    input_scaling: str = _opt("auto", "input scaling inside the model ('auto': [0, 1] unchanged for MNIST-type "
+                              "data, 5 (x - 0.5) otherwise, as the paper's code)", "input_scaling")
     width: int = _opt(64, "base width w (stages w, 2w, 4w, 8w)")
     epochs: int = _opt(40, "training epochs")
     batch_size: int = _opt(64, "classification images per step")
@@ -72,7 +76,8 @@ class TrainConfig:
     momentum: float = _opt(0.9, "SGD momentum")
     weight_decay: float = _opt(0.0, "SGD weight decay")
     cycle_phases: int = _opt(5, "phases per learning-rate cycle")
-    phase_epochs: int = _opt(4, "epochs per phase")
+    phase_epochs: float = _opt(4.0, "epochs per phase (fractional: the lr changes within an epoch, e.g. 0.6 passes "
+                                    "the 5 phases in 3 epochs)")
     lr_decay: float = _opt(0.3, "learning-rate factor per phase")
     val_fraction: float = _opt(0.01, "fraction of the training set held out for validation")
     seed: int = _opt(0, "seed of weights, data order, pairs and augmentation")
@@ -156,6 +161,14 @@ class TrainConfig:
         return self.reg_dataset or self.dataset
 
     @property
+    def resolved_input_scaling(self) -> str:
+        """``input_scaling``, or when ``auto``: ``none`` for MNIST-type data (mnist, fashion_mnist),
+        ``centred`` for the rest (the paper's code, ``preprocess`` in its utils.py)."""
+        if self.input_scaling != "auto":
+            return self.input_scaling
+        return "none" if self.dataset in ("mnist", "fashion_mnist") else "centred"
+
+    @property
     def use_augmentation(self) -> bool:
         """``augment``, or when None: on for CIFAR-10/100 only (the paper's protocol)."""
         return self.augment if self.augment is not None else self.dataset in ("cifar10", "cifar100")
@@ -207,8 +220,10 @@ class TrainConfig:
         _require(self.n_reg >= 2, "n_reg", self.n_reg, "an integer >= 2 (pairs need two images)")
         _require(self.width >= 1, "width", self.width,
                  "an integer >= 1 (stage widths are width, 2*width, 4*width, 8*width channels)")
-        for name in ("epochs", "batch_size", "cycle_phases", "phase_epochs", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "cycle_phases", "eval_batch_size"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _require(math.isfinite(self.phase_epochs) and self.phase_epochs > 0, "phase_epochs", self.phase_epochs,
+                 "a number > 0 (epochs per phase)")
         if self.num_threads is not None:
             _require(self.num_threads >= 1, "num_threads", self.num_threads, "None or an integer >= 1")
         _require(self.synthetic_size >= 8, "synthetic_size", self.synthetic_size, "an integer >= 8")
@@ -246,7 +261,7 @@ def _vocabularies() -> dict[str, tuple[str, ...]]:
     """Allowed values of the closed-vocabulary fields, from the modules that own them."""
     from pixsim.data import DatasetName
     from pixsim.loss import Transform
-    from pixsim.models import Arch, PairMode
+    from pixsim.models import Arch, Init, InputScaling, PairMode
     from pixsim.similarity import PairRange, TargetKind
 
     def values(enum_cls: type[enum.Enum]) -> tuple[str, ...]:
@@ -261,6 +276,8 @@ def _vocabularies() -> dict[str, tuple[str, ...]]:
         "transform": values(Transform),
         "pair_mode": values(PairMode),
         "arch": values(Arch),
+        "init": values(Init),
+        "input_scaling": ("auto",) + values(InputScaling),
         "amp": values(Amp),
     }
 

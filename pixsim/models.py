@@ -2,8 +2,10 @@
 
 ``PixsimResNet`` is a CIFAR-style ResNet of basic blocks: a 7x7 stride-1 stem (no max-pool),
 four stages of widths (w, 2w, 4w, 8w) with strides (1, 2, 2, 2), global average pooling and a
-linear classifier. It takes images in [0, 1] and normalises them itself (``5 * (x - 0.5)``), so
+linear classifier. It takes images in [0, 1] and scales them itself (``input_scaling``:
+``5 * (x - 0.5)`` for CIFAR-type data, unchanged for MNIST-type data, as the paper's code), so
 attacks and noise work in pixel units; ``forward(x)`` returns plain logits (torchattacks-ready).
+Weights start from PyTorch's layer defaults, as in the paper's code (``init``).
 
 Pair batches for the similarity loss run in one of three ``PairMode``s:
 
@@ -28,7 +30,8 @@ from pixsim.enums import ChoiceEnum
 from pixsim.simhead import SimilarityHead
 from pixsim.validation import int_at_least
 
-__all__ = ["Arch", "PairMode", "BasicBlock", "PixsimResNet", "SimilarityHead", "build_model", "BLOCKS"]
+__all__ = ["Arch", "PairMode", "Init", "InputScaling", "BasicBlock", "PixsimResNet", "SimilarityHead", "build_model",
+           "BLOCKS"]
 
 
 class Arch(ChoiceEnum):
@@ -45,6 +48,20 @@ class PairMode(ChoiceEnum):
     SEPARATE = "separate"  # two passes (a, then b): the paper's released code
     JOINT = "joint"  # one pass over cat([a, b])
     FUSED = "fused"  # one pass over cat([x_cls, a, b]): fastest, BatchNorm stats mixed, not the paper's
+
+
+class Init(ChoiceEnum):
+    """Weight initialisation of a freshly built model."""
+
+    TORCH = "torch"  # PyTorch's layer defaults (conv/linear: kaiming_uniform a=sqrt(5)): the paper's code
+    KAIMING = "kaiming_fan_out"  # conv weights kaiming_normal_(fan_out, relu), ~2.4x larger: torchvision's
+
+
+class InputScaling(ChoiceEnum):
+    """What the model does to its [0, 1] pixel input before the stem."""
+
+    CENTRED = "centred"  # 5 * (x - 0.5), range [-2.5, 2.5]: the paper's code for CIFAR-type data
+    NONE = "none"  # x unchanged, [0, 1]: the paper's code for MNIST / Fashion-MNIST (zero padding = black)
 
 
 BLOCKS: dict[Arch, tuple[int, int, int, int]] = {
@@ -99,14 +116,24 @@ class BasicBlock(nn.Module):
 
 
 class Normalize(nn.Module):
-    """Pixel values [0, 1] -> network input ``scale * (x - shift)`` (default [-2.5, 2.5])."""
+    """Pixel values [0, 1] -> network input ``scale * (x - shift)`` (default [-2.5, 2.5]).
+
+    ``Normalize.for_scaling(InputScaling.NONE)`` is the identity (shift 0, scale 1).
+    """
 
     def __init__(self, shift: float = 0.5, scale: float = 5.0) -> None:
         super().__init__()
         self.shift = shift
         self.scale = scale
 
+    @classmethod
+    def for_scaling(cls, scaling: "str | InputScaling") -> "Normalize":
+        """The module for an ``InputScaling`` (``centred``: 5 (x - 0.5); ``none``: identity)."""
+        return cls(0.5, 5.0) if InputScaling.parse(scaling) is InputScaling.CENTRED else cls(0.0, 1.0)
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.shift == 0.0 and self.scale == 1.0:
+            return x
         return (x - self.shift) * self.scale
 
     def extra_repr(self) -> str:
@@ -122,8 +149,13 @@ class PixsimResNet(nn.Module):
         num_classes: number of output logits.
         width: base width w; stem and stage widths are (w, w, 2w, 4w, 8w). The paper uses 64.
         beta: running-mean momentum of the similarity head (paper: 0.9).
+        init: ``torch`` (PyTorch's layer defaults, as the paper's code) or ``kaiming_fan_out``
+            (conv weights ``kaiming_normal_(mode="fan_out")``, torchvision's ResNet choice).
+        input_scaling: ``centred`` (``5 * (x - 0.5)``, the paper's code for CIFAR-type data) or
+            ``none`` (pixels in [0, 1] fed unchanged, the paper's code for MNIST-type data).
 
-    Attributes: ``arch`` (Arch), ``width``, ``in_channels``, ``num_classes``, ``beta``,
+    Attributes: ``arch`` (Arch), ``width``, ``in_channels``, ``num_classes``, ``beta``, ``init``,
+    ``input_scaling``,
     ``feature_channels`` (channels of the L = 5 compared layers), ``sim_head``.
     """
 
@@ -135,14 +167,18 @@ class PixsimResNet(nn.Module):
         num_classes: int = 10,
         width: int = 64,
         beta: float = 0.9,
+        init: "str | Init" = Init.TORCH,
+        input_scaling: "str | InputScaling" = InputScaling.CENTRED,
     ) -> None:
         super().__init__()
         self.arch = Arch.parse(arch)
+        self.init = Init.parse(init)
+        self.input_scaling = InputScaling.parse(input_scaling)
         self.in_channels = int_at_least(in_channels, "in_channels")
         self.num_classes = int_at_least(num_classes, "num_classes")
         self.width = int_at_least(width, "width")
         w = self.width
-        self.normalize = Normalize()
+        self.normalize = Normalize.for_scaling(self.input_scaling)
         self.stem = nn.Sequential(
             nn.Conv2d(self.in_channels, w, 7, stride=1, padding=3, bias=False),
             nn.BatchNorm2d(w),
@@ -165,12 +201,13 @@ class PixsimResNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        # Init.TORCH keeps what each layer's constructor drew (PyTorch defaults), as the paper's
+        # code does; the fan-out variant makes conv weights ~2.4x larger, which slows conv
+        # learning relative to the similarity head's layer logits (measured in the book).
+        if self.init is Init.KAIMING:
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     # -- input checks -------------------------------------------------------------------------
     def _check_images(self, x: Any, name: str = "x") -> None:
@@ -283,6 +320,8 @@ class PixsimResNet(nn.Module):
             "num_classes": self.num_classes,
             "width": self.width,
             "beta": self.beta,
+            "init": self.init.value,
+            "input_scaling": self.input_scaling.value,
         }
 
 
@@ -293,6 +332,8 @@ def build_model(
     num_classes: int = 10,
     width: int = 64,
     beta: float = 0.9,
+    init: "str | Init" = Init.TORCH,
+    input_scaling: "str | InputScaling" = InputScaling.CENTRED,
 ) -> PixsimResNet:
     """Build a ``PixsimResNet`` (weights freshly initialised, train mode).
 
@@ -302,8 +343,13 @@ def build_model(
         num_classes: number of logits.
         width: base width (paper 64; 8 or 16 for CPU runs).
         beta: similarity-head running-mean momentum (paper 0.9).
+        init: ``torch`` (PyTorch defaults, the paper's code) or ``kaiming_fan_out``.
+        input_scaling: ``centred`` (5 (x - 0.5), CIFAR-type in the paper's code) or ``none``
+            ([0, 1] unchanged, MNIST-type in the paper's code). Checkpoints written before
+            this option existed were centred, which is why it is the default here.
 
     Returns:
         The model; ``model(x)`` maps Tensor[B, in_channels, H, W] in [0, 1] to logits.
     """
-    return PixsimResNet(arch, in_channels=in_channels, num_classes=num_classes, width=width, beta=beta)
+    return PixsimResNet(arch, in_channels=in_channels, num_classes=num_classes, width=width, beta=beta, init=init,
+                        input_scaling=input_scaling)

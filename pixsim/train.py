@@ -127,13 +127,22 @@ class _Similarity:
     @torch.no_grad()
     def eval_correlation(self, model: torch.nn.Module, amp: Callable) -> float:
         """Pearson correlation of S_cnn (eval mode) and the target on the fixed pairs."""
+        return self.eval_correlations(model, amp)[0]
+
+    @torch.no_grad()
+    def eval_correlations(self, model: torch.nn.Module, amp: Callable) -> list[float]:
+        """Pearson correlations with the target on the fixed pairs (eval mode): of S_cnn first,
+        then of each layer's similarity s_l (stem, stages 1-4)."""
         was_training = model.training
         model.eval()
         i, j = self.eval_i.to(self.device), self.eval_j.to(self.device)
         with amp():
-            s = model.pair_similarity(self.images[i], self.images[j], "joint").float().cpu()
+            feats_a = model.forward_features(self.images[i])[1]
+            feats_b = model.forward_features(self.images[j])[1]
+            per_layer = model.sim_head.layer_similarities(feats_a, feats_b).float().cpu()  # [n, L]
+        s = (per_layer * model.sim_head.layer_weights().detach().float().cpu()).sum(dim=1)
         model.train(was_training)
-        return _pearson(s, self.eval_t)
+        return [_pearson(s, self.eval_t)] + [_pearson(per_layer[:, l], self.eval_t) for l in range(per_layer.shape[1])]
 
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any, Any]:
@@ -232,7 +241,7 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
     sim = _Similarity(cfg, device, train_set.shape) if cfg.regularized else None
     train_set, val_set, test_set = (_to_device(d, device) for d in (train_set, val_set, test_set))
     model = build_model(cfg.arch, in_channels=train_set.shape[0], num_classes=train_set.num_classes,
-                        width=cfg.width).to(device)
+                        width=cfg.width, init=cfg.init, input_scaling=cfg.resolved_input_scaling).to(device)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -267,15 +276,15 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
     try:
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
-            lr = schedule.lr(epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = schedule.lr_at_step(epoch * steps, steps)  # the rate at the epoch's first step
             model.train()
             order = torch.randperm(len(train_set), generator=_generator(cfg.seed, epoch, 1)).to(train_set.labels.device)
             aug_gen = _generator(cfg.seed, epoch, 2, device) if cfg.use_augmentation else None
             acc = torch.zeros(12, dtype=torch.float64, device=device)
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
             for step in range(steps):
+                for group in optimizer.param_groups:  # per step: phase_epochs may be fractional
+                    group["lr"] = schedule.lr_at_step(epoch * steps + step, steps)
                 idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                 x = train_set.batch(idx).to(device, non_blocking=True)
                 y = train_set.labels[idx].to(device, non_blocking=True)
@@ -321,10 +330,12 @@ def _epoch_row(epoch: int, lr: float, acc: list[float], steps: int, cfg: TrainCo
            "sim_loss": acc[_SIM] / steps if sim else nan,
            "train_acc": acc[_CORRECT] / acc[_N], "corr": pooled_correlation(acc),
            "corr_step_mean": acc[_CORR_STEP] / acc[_CORR_OK] if sim and acc[_CORR_OK] > 0 else nan,
-           "pair_corr": sim.eval_correlation(model, amp) if sim else nan,
            "val_loss": val_loss, "val_acc": val_acc}
     weights = model.sim_head.layer_weights().detach().float().cpu().tolist()
+    corrs = sim.eval_correlations(model, amp) if sim else [nan] * (len(weights) + 1)
+    row["pair_corr"] = corrs[0]
     row.update({f"layer_w{i}": w for i, w in enumerate(weights)})
+    row.update({f"layer_corr{i}": c for i, c in enumerate(corrs[1:])})  # per-layer s_l vs target
     return row
 
 

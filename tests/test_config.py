@@ -18,12 +18,17 @@ def test_defaults_are_the_papers_protocol():
                     threshold2=None, pair_range="all", alpha=10.0, k=16, transform="atanh", pair_mode="separate",
                     arch="resnet18", width=64, epochs=40, batch_size=64, lr=0.1, momentum=0.9, weight_decay=0.0,
                     cycle_phases=5, phase_epochs=4, lr_decay=0.3, val_fraction=0.01, seed=0, device="auto",
-                    amp="none", channels_last=False, frozen_reg_augmentation=False, quiet=False, run_name=None)
+                    amp="none", channels_last=False, frozen_reg_augmentation=False, quiet=False, run_name=None,
+                    init="torch", input_scaling="auto")
     assert {k: getattr(c, k) for k in expected} == expected
     assert c.reg_dataset_name == "cifar10" and c.use_augmentation  # CIFAR: augmentation on by default
     assert not TrainConfig(dataset="fashion_mnist").use_augmentation
     assert TrainConfig(dataset="fashion_mnist", reg_dataset="mnist").reg_dataset_name == "mnist"
     assert c.validate() is c
+    # the paper's code: CIFAR-type inputs as 5 (x - 0.5), MNIST-type in [0, 1] unchanged
+    assert c.resolved_input_scaling == "centred"
+    assert TrainConfig(dataset="fashion_mnist").resolved_input_scaling == "none"
+    assert TrainConfig(dataset="mnist", input_scaling="centred").resolved_input_scaling == "centred"
 
 
 def test_every_field_has_a_plain_type_and_help():
@@ -37,7 +42,8 @@ BAD = [
     ("dataset", "imagenet"), ("reg_dataset", "svhn"), ("arch", "vgg19"), ("pair_range", "middle"),
     ("target_kind", "neural"), ("transform", "tanh"), ("pair_mode", "twice"), ("width", 0),
     ("epochs", 0), ("batch_size", 0), ("lr", 0.0), ("momentum", 1.0), ("weight_decay", -1.0),
-    ("cycle_phases", 0), ("phase_epochs", 0), ("lr_decay", 0.0), ("lr_decay", 1.5),
+    ("cycle_phases", 0), ("phase_epochs", 0), ("phase_epochs", -0.5), ("init", "xavier"),
+    ("input_scaling", "zscore"), ("lr_decay", 0.0), ("lr_decay", 1.5),
     ("val_fraction", 0.0), ("val_fraction", 0.6), ("seed", -1), ("device", "gpu"), ("amp", "fp16"),
     ("train_limit", 1), ("test_limit", 0), ("run_name", "a/b"), ("num_threads", 0),
     ("k", 2.5), ("epochs", True), ("dataset", 3), ("alpha", "10"), ("augment", "yes"),

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pixsim.models import BLOCKS, Arch, BasicBlock, PairMode, PixsimResNet, build_model
+from pixsim.models import BLOCKS, Arch, BasicBlock, Init, InputScaling, PairMode, PixsimResNet, build_model
 from pixsim.simhead import SimilarityHead
 
 W = 4  # small width keeps every test fast on 2 CPU cores
@@ -106,6 +106,74 @@ def test_stem_sees_normalised_input():
     model(x)
     torch.testing.assert_close(seen[0], 5 * (x - 0.5), rtol=0, atol=1e-6)
     assert seen[0].min() >= -2.5 and seen[0].max() <= 2.5
+
+
+def test_input_scaling_none_feeds_pixels_unchanged():
+    model = build_model("resnet10", width=W, input_scaling="none").eval()
+    assert model.input_scaling is InputScaling.NONE
+    x = _images(3)
+    seen = []
+    model.stem[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    model(x)
+    assert torch.equal(seen[0], x)
+    with pytest.raises(ValueError, match="InputScaling"):
+        build_model("resnet10", width=W, input_scaling="zscore")
+
+
+# -- initialisation ---------------------------------------------------------------------------
+def _fresh_torch_layers(model: PixsimResNet, seed: int) -> list[torch.Tensor]:
+    """An independent construction: the same layer types built in the model's module order with
+    nothing but their constructors (PyTorch's defaults), from the same seed."""
+    torch.manual_seed(seed)
+    out = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            out.append(nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, bias=False).weight)
+        elif isinstance(module, nn.BatchNorm2d):
+            layer = nn.BatchNorm2d(module.num_features)
+            out += [layer.weight, layer.bias]
+        elif isinstance(module, nn.Linear):
+            layer = nn.Linear(module.in_features, module.out_features)
+            out += [layer.weight, layer.bias]
+    return out
+
+
+def _model_layers(model: PixsimResNet) -> list[torch.Tensor]:
+    out = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            out.append(module.weight)
+        elif isinstance(module, (nn.BatchNorm2d, nn.Linear)):
+            out += [module.weight, module.bias]
+    return out
+
+
+def test_default_initialisation_is_pytorchs_own():
+    """The paper's code never re-initialises: every weight is what the layer constructor drew."""
+    torch.manual_seed(3)
+    model = build_model("resnet10", width=W)
+    assert model.init is Init.TORCH
+    reference = _fresh_torch_layers(model, 3)
+    mine = _model_layers(model)
+    assert len(mine) == len(reference)
+    for a, b in zip(mine, reference):
+        assert torch.equal(a.detach(), b.detach())
+    # and, independently of construction order: conv weights follow kaiming_uniform(a=sqrt(5)),
+    # i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with sd 1/sqrt(3 fan_in)
+    big = build_model("resnet18", width=16).stages[3][0].conv2.weight.detach()
+    fan_in = big.shape[1] * big.shape[2] * big.shape[3]
+    assert big.abs().max() <= 1 / math.sqrt(fan_in) + 1e-7
+    assert big.std().item() == pytest.approx(1 / math.sqrt(3 * fan_in), rel=0.03)
+    assert torch.equal(model.sim_head.layer_logits.detach(), torch.zeros(5))
+
+
+def test_kaiming_fan_out_option_draws_larger_conv_weights():
+    model = build_model("resnet18", width=16, init="kaiming_fan_out")
+    w = model.stages[3][0].conv2.weight.detach()
+    fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+    assert w.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.03)
+    default = build_model("resnet18", width=16).stages[3][0].conv2.weight.detach()
+    assert w.std() / default.std() == pytest.approx(math.sqrt(6), rel=0.05)  # fan_in == fan_out here
 
 
 def test_model_equals_backbone_on_manually_normalised_input():
@@ -276,8 +344,9 @@ def test_fused_accepts_pair_images_of_same_size_only():
 
 # -- rebuild, memory format, autocast, torchattacks -------------------------------------------
 def test_config_rebuilds_same_model():
-    model = build_model("resnet34", in_channels=3, num_classes=100, width=W, beta=0.8)
-    assert model.config() == {"arch": "resnet34", "in_channels": 3, "num_classes": 100, "width": W, "beta": 0.8}
+    model = build_model("resnet34", in_channels=3, num_classes=100, width=W, beta=0.8, input_scaling="none")
+    assert model.config() == {"arch": "resnet34", "in_channels": 3, "num_classes": 100, "width": W, "beta": 0.8,
+                              "init": "torch", "input_scaling": "none"}
     assert model.arch is Arch.RESNET34 and model.width == W and model.in_channels == 3 and model.num_classes == 100
     clone = build_model(**model.config())
     clone.load_state_dict(model.state_dict())

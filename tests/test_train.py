@@ -30,6 +30,19 @@ def test_paper_schedule_table():
     assert CyclicSchedule(1.0, 0.5, phase_epochs=1, cycle_phases=3).table(7) == [1, 0.5, 0.25, 1, 0.5, 0.25, 1]
 
 
+def test_fractional_phases_change_the_rate_within_epochs():
+    sched = CyclicSchedule(0.1, 0.3, phase_epochs=0.6, cycle_phases=5)  # 5 phases in 3 epochs
+    steps = 10
+    rates = [sched.lr_at_step(t, steps) for t in range(3 * steps)]
+    expected = [0.1 * 0.3 ** (t // 6) for t in range(30)]  # 6 steps per phase
+    assert rates == pytest.approx(expected, rel=1e-12)
+    assert len(set(rates)) == 5
+    # integer phase lengths: per-step rates equal the per-epoch table
+    paper = CyclicSchedule()
+    assert [paper.lr_at_step(e * 7, 7) for e in range(40)] == pytest.approx(PAPER_TABLE, rel=1e-12)
+    assert [paper.lr_at_step(e * 7 + 6, 7) for e in range(40)] == pytest.approx(PAPER_TABLE, rel=1e-12)
+
+
 def test_schedule_rejects_bad_values():
     with pytest.raises(ValueError, match="epoch"):
         CyclicSchedule().lr(-1)
@@ -37,13 +50,15 @@ def test_schedule_rejects_bad_values():
         CyclicSchedule(decay=0.0)
     with pytest.raises(ValueError, match="phase_epochs"):
         CyclicSchedule(phase_epochs=0)
+    with pytest.raises(ValueError, match="phase_epochs"):
+        CyclicSchedule(phase_epochs=float("nan"))
 
 
 # -- a tiny synthetic run ---------------------------------------------------------------------
 def tiny(tmp_path, **changes) -> TrainConfig:
     base = dict(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4, epochs=3, phase_epochs=1,
                 batch_size=32, train_limit=200, test_limit=60, val_fraction=0.1, n_reg=40, k=4,
-                threshold=0.5, corr_pairs=8, augment=True, num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
+                threshold=0.3, corr_pairs=64, augment=True, num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
     return TrainConfig(**{**base, **changes})
 
 
@@ -73,6 +88,8 @@ def test_run_writes_checkpoints_history_and_result(reference):
     assert np.isfinite(h["sim_loss"]).all() and np.isfinite(h["train_ce"]).all()
     layer = h[[f"layer_w{i}" for i in range(5)]].to_numpy()
     assert np.allclose(layer.sum(1), 1.0, atol=1e-5)
+    per_layer = h[[f"layer_corr{i}" for i in range(5)]].to_numpy()  # each s_l vs the target
+    assert np.isfinite(per_layer).all() and (np.abs(per_layer) <= 1 + 1e-9).all()
     assert ((h["corr"].dropna().abs()) <= 1 + 1e-9).all()
     done = json.loads((reference.run_dir / "result.json").read_text())
     assert done["test_accuracy"] == reference.test_accuracy
