@@ -8,7 +8,9 @@ Generated pages (always all present, so the table of contents never breaks):
 
 - ``similarity.ipynb``, ``results.ipynb``: the profile's analysis notebooks;
 - ``train_example.ipynb``, ``robustness_example.ipynb``: one executed run of the grid;
-- ``run_record.md``: profile as run, hardware, time per step, failures.
+- ``run_record.md``: profile as run, hardware, time per step, failures;
+- ``verdict.md``: the verdict paragraph the results notebook generated (the first page
+  includes it).
 """
 
 from __future__ import annotations
@@ -148,6 +150,11 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     record = gen / "run_record.md"
     record.write_text(_run_record(out_dir, manifest))
     written.append(record)
+    verdict_src, verdict = out_dir / "analysis" / "verdict.md", gen / "verdict.md"
+    verdict.write_text(verdict_src.read_text() if verdict_src.exists() else (
+        f"*No verdict: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not run or "
+        "failed (see the run record).*\n"))
+    written.append(verdict)
     return written
 
 

@@ -169,29 +169,38 @@ def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "po
 
 
 def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
-    """Softmax layer weights of S_cnn after the last epoch, per layer and condition
-    (mean +- sd over seeds). ``histories`` has ``run_name``, ``epoch``, ``layer_w0..``."""
-    cols = sorted(c for c in histories.columns if c.startswith("layer_w"))
+    """Softmax layer weights of S_cnn over training, one line per regularized run (seed), one
+    panel per layer: shows which stage each seed's weights select (baseline runs never train
+    them and are left out). ``histories`` has ``run_name``, ``epoch`` (0-based; drawn 1-based:
+    the weights after that epoch), ``layer_w0..``."""
+    cols = sorted((c for c in histories.columns if c.startswith("layer_w")), key=lambda c: int(c[len("layer_w"):]))
     if not cols or runs.empty:
         return note_figure("no layer weights in the training histories")
-    if "experiment" in runs.columns and runs["experiment"].nunique() > 1:
-        return per_experiment(lambda part: layer_weights(
-            histories[histories["run_name"].isin(part["run_name"])], part, condition=condition), runs)
-    last = histories.sort_values("epoch").groupby("run_name").tail(1)
-    last = last.merge(runs[["run_name", condition, "seed"]], on="run_name")
-    last = last[last[condition] != "source"]
-    long = last.melt(id_vars=["run_name", condition, "seed"], value_vars=cols,
-                     var_name="layer", value_name="weight")
-    long["layer"] = [LAYER_NAMES[int(c[len("layer_w"):])] if int(c[len("layer_w"):]) < len(LAYER_NAMES)
-                     else c for c in long["layer"]]
-    order = condition_order(list(long[condition]))
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    sns.barplot(data=long, x="layer", y="weight", hue=condition, hue_order=order,
-                palette=condition_palette(order), errorbar="sd", ax=ax)
-    ax.axhline(1 / len(cols), color="grey", lw=0.8, ls=":")
-    ax.set_ylabel("softmax layer weight")
-    return _finish(fig, f"learned layer weights of S_cnn (dotted: uniform start; "
-                        f"{seeds_caption(last, condition)})")
+    reg = runs[(runs.get("alpha", pd.Series(0.0, index=runs.index)).astype(float) > 0)
+               & (runs[condition] != "source")] if condition in runs else runs.iloc[0:0]
+    data = histories.merge(reg[["run_name", condition, "seed"]], on="run_name")
+    if data.empty:
+        return note_figure("no regularized runs: layer weights are only trained with alpha > 0")
+    labels = [LAYER_NAMES[int(c[len("layer_w"):])] if int(c[len("layer_w"):]) < len(LAYER_NAMES) else c
+              for c in cols]
+    conds = condition_order(list(data[condition]))
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.3 * len(cols), 2.6), squeeze=False, sharey=True)
+    palette = condition_palette(conds)
+    for ax, col, label in zip(axes.flat, cols, labels):
+        for (cond, seed), part in data.groupby([condition, "seed"], sort=True):
+            part = part.sort_values("epoch")
+            ax.plot(part["epoch"] + 1, part[col], marker="o", ms=3, lw=1, color=palette[cond], alpha=0.8,
+                    label=f"{cond} s{seed}" if ax is axes.flat[0] else None)
+        ax.axhline(1 / len(cols), color="grey", lw=0.8, ls=":")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(-0.02, 1.02)
+    axes.flat[0].set_ylabel("softmax layer weight")
+    axes.flat[0].legend(fontsize=6, loc="upper left")
+    n = data.groupby(condition)["seed"].nunique()
+    seeds = ", ".join(f"{c}: {k} seeds" for c, k in n.items())
+    return _finish(fig, f"S_cnn layer weights after each epoch, one line per seed (dotted: uniform start 1/{len(cols)}; "
+                        f"{seeds})")
 
 
 def training_curves(history: pd.DataFrame) -> plt.Figure:

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from pixsim.enums import ChoiceEnum
+from pixsim.headline import HeadlineSpec, parse_headline
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -90,7 +91,7 @@ class Profile:
     experiments: list[dict[str, Any]]
     evaluation: dict[str, Any]
     similarity: dict[str, Any]
-    headline: list[dict[str, Any]]
+    headline: HeadlineSpec
     source_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -210,12 +211,7 @@ def profile_from_dict(raw: dict[str, Any]) -> Profile:
     if "suite" not in evaluation:
         raise ValueError("profile field evaluation.suite is missing (a robustness suite name)")
     similarity = dict(raw.get("similarity") or {})
-    headline = list(raw.get("headline") or [])
-    for h_idx, h in enumerate(headline):
-        if not isinstance(h, dict) or not {"label", "attack", "epsilon"} <= set(h):
-            raise ValueError(
-                f"headline[{h_idx}] must be a mapping with label, attack and epsilon, got {h!r}"
-            )
+    headline = parse_headline(raw.get("headline"))
     budget = raw.get("budget_minutes")
     if budget is not None and (not isinstance(budget, (int, float)) or budget <= 0):
         raise ValueError(f"profile field budget_minutes must be a positive number, got {budget!r}")

@@ -6,6 +6,10 @@
 - :func:`paper_headline_table`: PAPER.md section 6 as data, with its citation.
 - :func:`paper_comparison`: our headline numbers beside the paper's, only where the
   classification and regularization data sets match; otherwise a row says why not.
+- :func:`effects`: each condition against the baseline per headline measure: Welch's 95%
+  interval, Hedges' g, Holm's correction, and a verdict that calls a direction only when the
+  corrected test rejects.
+- :func:`minimal_detectable_difference`: what n seeds can resolve given a seed-to-seed sd.
 """
 
 from __future__ import annotations
@@ -269,9 +273,6 @@ def example_pairs(matrix, per_kind: int = 2) -> pd.DataFrame:
                          for kind, idx in picks.items() for p in idx])
 
 
-_DIRECTION_WORDS = {1: "up", -1: "down", 0: "no change"}
-
-
 def paper_directions() -> dict[str, int]:
     """Sign of the paper's effect per measure family: CIFAR-10-regularized minus unregularized
     in :func:`paper_headline_table` (midpoints of ranges). Families: ``clean``, ``gaussian``,
@@ -283,50 +284,149 @@ def paper_directions() -> dict[str, int]:
     return {f: int(np.sign(reg[f] - base[f])) for f in base.index}
 
 
-def direction_comparison(values: pd.DataFrame, value: str = "value",
-                         by: Sequence[str] = ("experiment", "label", "metric")) -> pd.DataFrame:
-    """Does each regularized-vs-baseline difference go the way the paper's does?
+# -- effects with intervals, multiple testing, power --------------------------------------------
+def welch_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Difference of means ``mean(b) - mean(a)`` with Welch's confidence interval and test.
 
     Args:
-        values: one row per run and measure (columns ``by``, ``condition`` and ``value``; the
-            ``metric`` column names the measure as ``family@epsilon`` or ``boundary_mse``).
-        value: the compared column. by: columns that define one measure.
+        a, b: the two samples (e.g. one value per seed); NaNs are dropped.
+        level: confidence level of the interval, in (0, 1).
 
     Returns:
-        :func:`compare_conditions`'s rows plus ``ours`` (up / down / no change),
-        ``paper`` (up / down, or ``not in the paper``) and ``agrees`` (True / False, None when
-        the paper has no such measure). A direction is only a direction: with few seeds the
-        p-values say how far it is from noise.
+        ``diff``, ``se`` (standard error of the difference), ``df`` (Welch-Satterthwaite),
+        ``ci_low``, ``ci_high``, ``t``, ``p`` (two-sided). With fewer than two values on a side,
+        or no variation on either side, everything but ``diff`` is NaN (no interval can be
+        given, and the difference is then not called).
     """
-    if values.empty or "baseline" not in set(values.get("condition", [])):
-        return pd.DataFrame(columns=[*by, "condition", "baseline", "regularized", "diff", "welch_t",
-                                     "welch_p", "mwu_u", "mwu_p", "n_baseline", "n", "ours", "paper",
-                                     "agrees"])
-    out = compare_conditions(values, value, list(by))
-    paper = paper_directions()
-    family = out["metric"].astype(str).str.split("@").str[0]
-    ours = np.sign(out["diff"].astype(float)).fillna(0).astype(int)
-    out["ours"] = [_DIRECTION_WORDS[s] for s in ours]
-    out["paper"] = [_DIRECTION_WORDS[paper[f]] if f in paper else "not in the paper" for f in family]
-    out["agrees"] = [None if f not in paper else bool(s == paper[f]) for f, s in zip(family, ours)]
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    nan = float("nan")
+    out = {"diff": float(b.mean() - a.mean()) if len(a) and len(b) else nan,
+           "se": nan, "df": nan, "ci_low": nan, "ci_high": nan, "t": nan, "p": nan}
+    if len(a) < 2 or len(b) < 2:
+        return out
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se2 = va + vb
+    if se2 <= 1e-24:
+        return out
+    df = se2 ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    se = math.sqrt(se2)
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * se
+    t = out["diff"] / se
+    out.update(se=se, df=float(df), ci_low=out["diff"] - half, ci_high=out["diff"] + half, t=t,
+               p=float(2 * sps.t.sf(abs(t), df)))
     return out
 
 
-def direction_statement(directions: pd.DataFrame) -> str:
-    """Markdown sentences from :func:`direction_comparison`: which measures moved the paper's
-    way, which the other way, which the paper does not report, each with its numbers."""
-    if directions.empty:
-        return "No regularized-vs-baseline differences to compare with the paper."
+def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
+    """Standardised difference ``(mean(b) - mean(a)) / pooled sd`` with Hedges' small-sample
+    correction ``1 - 3 / (4 (n_a + n_b) - 9)``; NaN with fewer than 2 values a side or no spread."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return float("nan")
+    pooled = ((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2)
+    if pooled <= 1e-24:
+        return float("nan")
+    return float((b.mean() - a.mean()) / math.sqrt(pooled) * (1 - 3 / (4 * (na + nb) - 9)))
 
-    def item(r: pd.Series) -> str:
-        p = "n/a" if pd.isna(r["welch_p"]) else f"{r['welch_p']:.2g}"
-        return (f"{r['label']} ({r['metric']}: {r['baseline']} -> {r['regularized']}, "
-                f"Welch p = {p}, n = {r['n_baseline']} and {r['n']} seeds)")
 
-    parts = []
-    for agrees, head in ((True, "Same direction as the paper"), (False, "**Opposite to the paper**"),
-                         (None, "Not reported by the paper")):
-        rows = directions[directions["agrees"].map(lambda a: a is agrees)]
-        if len(rows):
-            parts.append(f"{head}: " + "; ".join(item(r) for _, r in rows.iterrows()) + ".")
-    return "\n\n".join(parts)
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control), same order as given.
+
+    NaN p-values are left NaN and do not count towards the number of tests.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def effects(values: pd.DataFrame, *, by: Sequence[str] = ("experiment",), condition: str = "condition",
+            baseline: str = "baseline", level: float = 0.95) -> pd.DataFrame:
+    """Each condition against the baseline on every headline measure, with intervals and a verdict.
+
+    Args:
+        values: one row per run and measure (:func:`pixsim.headline.headline_values`): ``by``
+            columns, ``condition``, ``metric``, ``family``, ``measure``, ``label``, ``value``.
+        by: columns that define one comparison family (Holm's correction runs over all metrics of
+            one ``by`` group and one condition).
+        level: confidence level of the intervals; the corrected tests use ``1 - level``.
+
+    Returns:
+        One row per group x condition x metric: ``by``, ``condition``, ``family``, ``measure``,
+        ``metric``, ``label``, ``n_baseline``, ``n``, ``mean_baseline``, ``sd_baseline``,
+        ``mean``, ``sd``, ``diff`` (condition minus baseline), ``ci_low``, ``ci_high`` (Welch),
+        ``hedges_g``, ``p`` (Welch, two-sided), ``p_holm``, ``verdict``: ``higher`` / ``lower``
+        when ``p_holm < 1 - level`` (the interval then excludes zero too), else
+        ``not resolved``.
+    """
+    by = list(by)
+    _check_columns(values, [*by, condition, "metric", "value"])
+    rows = []
+    for key, part in values.groupby(by, dropna=False, sort=False) if by else [((), values)]:
+        key = key if isinstance(key, tuple) else (key,)
+        base = part[part[condition] == baseline]
+        for cond in [c for c in dict.fromkeys(part[condition]) if c != baseline]:
+            other = part[part[condition] == cond]
+            block = []
+            for metric, mine in other.groupby("metric", sort=False):
+                theirs = base.loc[base["metric"] == metric, "value"].to_numpy(float)
+                vals = mine["value"].to_numpy(float)
+                w = welch_interval(theirs, vals, level)
+                first = mine.iloc[0]
+                row = dict(zip(by, key))
+                row.update({condition: cond, "metric": metric,
+                            **{c: first[c] for c in ("family", "measure", "label", "epsilon") if c in mine}})
+                row.update({"n_baseline": int(np.isfinite(theirs).sum()), "n": int(np.isfinite(vals).sum()),
+                            "mean_baseline": float(np.nanmean(theirs)) if len(theirs) else np.nan,
+                            "sd_baseline": _sd(theirs), "mean": float(np.nanmean(vals)), "sd": _sd(vals),
+                            "diff": w["diff"], "ci_low": w["ci_low"], "ci_high": w["ci_high"],
+                            "hedges_g": hedges_g(theirs, vals), "p": w["p"]})
+                block.append(row)
+            adjusted = holm([r["p"] for r in block])
+            for r, ph in zip(block, adjusted):
+                r["p_holm"] = float(ph)
+                called = np.isfinite(ph) and ph < 1 - level and (r["ci_low"] > 0 or r["ci_high"] < 0)
+                r["verdict"] = ("higher" if r["diff"] > 0 else "lower") if called else "not resolved"
+            rows += block
+    columns = [*by, condition, "family", "measure", "metric", "label", "epsilon", "n_baseline", "n",
+               "mean_baseline", "sd_baseline", "mean", "sd", "diff", "ci_low", "ci_high", "hedges_g", "p",
+               "p_holm", "verdict"]
+    out = pd.DataFrame(rows)
+    return out.reindex(columns=[c for c in columns if c in out.columns or not rows]) if rows else pd.DataFrame(columns=columns)
+
+
+def minimal_detectable_difference(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true difference of means a two-sided two-sample t-test (n per group, common
+    sd, df = 2n - 2) detects with the given power at level ``alpha``.
+
+    Solves ``P(|T| > t_{1-alpha/2}) = power`` for the noncentrality ``delta / (sd sqrt(2/n))`` of
+    the noncentral t distribution. Units are those of ``sd``; NaN when ``n < 2`` or sd is NaN.
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 2) or not np.isfinite(sd):
+        return float("nan")
+    if sd == 0:
+        return 0.0
+    df = 2 * n - 2
+    crit = float(sps.t.ppf(1 - alpha / 2, df))
+
+    def reached(ncp: float) -> float:
+        lower = float(np.nan_to_num(sps.nct.cdf(-crit, df, ncp)))  # underflows to NaN far out
+        return float(sps.nct.sf(crit, df, ncp)) + lower - power
+
+    from scipy.optimize import brentq
+
+    ncp = brentq(reached, 0.0, 30.0)  # power(30) is 1 to machine precision for df >= 2
+    return float(ncp * sd * math.sqrt(2.0 / n))

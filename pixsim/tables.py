@@ -46,8 +46,9 @@ def _run_keys(rows: pd.DataFrame) -> list[str]:
 
 def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Accuracy rows (``kind == "attack"``), averaged over repeats: one row per run x attack x
-    norm x epsilon with ``accuracy`` and a ``panel`` label (``"pgd Linf"``, ``"gaussian"``),
-    plus the run's identifying columns."""
+    norm x epsilon with ``accuracy``, ``clean_accuracy`` (on the same images, when the table has
+    it) and a ``panel`` label (``"pgd Linf"``, ``"gaussian"``), plus the run's identifying
+    columns."""
     rows = _of_kind(table, "attack")
     if rows.empty or not _has(rows, "accuracy", "epsilon", "attack"):
         return pd.DataFrame(columns=RUN_COLUMNS + ["attack", "norm", "epsilon", "accuracy", "panel"])
@@ -55,7 +56,8 @@ def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
     rows["norm"] = rows["norm"].fillna("none") if "norm" in rows else "none"
     info = [c for c in rows.columns if c not in _RESULT_COLUMNS and c not in ("panel",)]
     keys = info + ["attack", "norm", "epsilon"]
-    out = rows.groupby(keys, dropna=False, as_index=False)["accuracy"].mean()
+    values = ["accuracy"] + (["clean_accuracy"] if "clean_accuracy" in rows.columns else [])
+    out = rows.groupby(keys, dropna=False, as_index=False)[values].mean()
     out["panel"] = [a if n in ("none", "") else f"{a} {n}" for a, n in zip(out["attack"], out["norm"])]
     return out
 
@@ -115,85 +117,81 @@ def spectrum_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby(_run_keys(rows) + ["frequency"], dropna=False, as_index=False)["power"].mean()
 
 
-def _pick_epsilon(rows: pd.DataFrame, epsilon: Any) -> float | None:
-    eps = np.array(sorted(set(rows["epsilon"].astype(float))))
-    if len(eps) == 0:
-        return None
-    if epsilon == "max":
-        return float(eps[-1])
-    return float(eps[np.argmin(np.abs(eps - float(epsilon)))])
+LAYERS = ("stem", "stage 1", "stage 2", "stage 3", "stage 4")
 
 
-def headline_values(table: pd.DataFrame, runs: pd.DataFrame,
-                    headline: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One value per run and headline measure (the profile's ``headline`` list).
+def stage_selection(histories: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per regularized run: the stage whose softmax weight is largest after the last epoch, that
+    weight, and the correlation of each layer's similarity s_l with the target on the fixed
+    evaluation pairs (history columns ``layer_w*``, ``layer_corr*``)."""
+    if histories.empty or "layer_w0" not in histories.columns or "alpha" not in runs.columns:
+        return pd.DataFrame({"note": ["no layer weights in the training histories"]})
+    reg = runs[(runs["alpha"].astype(float) > 0) & (runs.get("condition") != "source")]
+    last = histories.sort_values("epoch").groupby("run_name").tail(1).merge(
+        reg[[c for c in ("run_name", "experiment", "condition", "seed") if c in reg]], on="run_name")
+    if last.empty:
+        return pd.DataFrame({"note": ["no regularized runs"]})
+    w_cols = sorted((c for c in last.columns if c.startswith("layer_w")), key=lambda c: int(c[len("layer_w"):]))
+    rows = []
+    for _, r in last.iterrows():
+        w = r[w_cols].to_numpy(float)
+        k = int(np.argmax(w))
+        row = {c: r[c] for c in ("experiment", "condition", "seed") if c in r}
+        row.update({"epochs": int(r["epoch"]) + 1, "selected stage": LAYERS[k] if k < len(LAYERS) else str(k),
+                    "its weight": round(float(w[k]), 3)})
+        for i in range(len(w_cols)):
+            col = f"layer_corr{i}"
+            if col in r and pd.notna(r[col]):
+                row[f"corr {LAYERS[i] if i < len(LAYERS) else i}"] = round(float(r[col]), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
-    Each headline entry names an ``attack`` and an ``epsilon`` (a number, the closest epsilon
-    of the grid is used, or ``max``); ``clean`` is the accuracy at epsilon 0 (else the run's
-    clean test accuracy); ``boundary`` is the Boundary metric. Returns columns of the run
-    (run_name, experiment, condition, seed, dataset, reg_dataset), ``label``, ``attack``,
-    ``epsilon``, ``metric`` (e.g. ``gaussian@0.1``) and ``value``.
-    """
-    acc = accuracy_rows(table)
-    out = []
-    for h in headline:
-        attack, label = h["attack"], h["label"]
-        if attack == CLEAN:
-            if not acc.empty:
-                part = acc[acc["attack"] == CLEAN]
-                part = part if not part.empty else acc[acc["epsilon"] == 0]
-                vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
-            elif "test_accuracy" in runs:
-                vals = runs[["run_name", "test_accuracy"]].rename(columns={"test_accuracy": "accuracy"})
-            else:
-                continue
-            vals = vals.rename(columns={"accuracy": "value"}).assign(epsilon=0.0, metric=CLEAN)
-        elif attack in BOUNDARY_ATTACKS:
-            vals = boundary_rows(table)
-            if vals.empty:
-                continue
-            vals = vals[["run_name", "value"]].assign(epsilon=np.nan, metric="boundary_mse")
-        else:
-            part = acc[acc["attack"] == attack] if not acc.empty else acc
-            if "norm" in h and not part.empty:
-                part = part[part["norm"] == h["norm"]]
-            elif not part.empty and (part["norm"] == "Linf").any():
-                part = part[part["norm"] == "Linf"]
-            eps = _pick_epsilon(part, h["epsilon"]) if not part.empty else None
-            if eps is None:
-                continue
-            part = part[np.isclose(part["epsilon"].astype(float), eps)]
-            vals = part.groupby("run_name", as_index=False)["accuracy"].mean()
-            vals = vals.rename(columns={"accuracy": "value"}).assign(epsilon=eps,
-                                                                     metric=f"{attack}@{eps:.3g}")
-        out.append(vals.assign(label=label, attack=attack))
-    if not out:
-        return pd.DataFrame(columns=["run_name", "label", "attack", "epsilon", "metric", "value"])
-    values = pd.concat(out, ignore_index=True)
-    info_cols = [c for c in ["run_name", "experiment", "condition", "seed", "dataset", "reg_dataset",
-                             "alpha"] if c in runs.columns]
-    values = values.merge(runs[info_cols], on="run_name", how="left")
-    return values[values.get("condition", pd.Series(dtype=str)) != "source"].reset_index(drop=True)
+
+def headline_values(table: pd.DataFrame, runs: pd.DataFrame, spec: Any) -> pd.DataFrame:
+    """One value per run and headline measure of the profile's ``headline``
+    (:class:`pixsim.headline.HeadlineSpec`): see :func:`pixsim.headline.headline_values`."""
+    from pixsim.headline import headline_values as values_of
+
+    return values_of(accuracy_rows(table), boundary_rows(table), runs, spec)
 
 
 def headline_table(values: pd.DataFrame) -> pd.DataFrame:
     """Mean +- sd over seeds per headline measure and condition, wide (one column per
-    condition), with the number of seeds."""
+    condition, cells ``"0.812 +- 0.004 (n=3)"``), rows in the order of the measures."""
     if values.empty:
         return pd.DataFrame({"note": ["no headline values"]})
-    summ = stats.summarize(values, "value", ["experiment", "label", "metric", "condition"])
+    summ = stats.summarize(values, "value", ["experiment", "label", "condition"])
     summ["cell"] = [f"{t} (n={n})" for t, n in zip(summ["mean_sd"], summ["n"])]
-    wide = summ.pivot_table(index=["experiment", "label", "metric"], columns="condition",
-                            values="cell", aggfunc="first")
+    wide = summ.pivot_table(index=["experiment", "label"], columns="condition", values="cell", aggfunc="first")
     order = [c for c in ["baseline"] + sorted(set(wide.columns) - {"baseline"}) if c in wide.columns]
-    return wide[order]
+    labels = list(dict.fromkeys(values["label"]))
+    wide = wide[order].reset_index()
+    wide["_order"] = wide["label"].map({label: i for i, label in enumerate(labels)})
+    wide = wide.sort_values(["experiment", "_order"]).drop(columns="_order")
+    wide.columns.name = None
+    return wide.rename(columns={"label": "measure"})
 
 
-def headline_tests(values: pd.DataFrame) -> pd.DataFrame:
-    """Welch's t and Mann-Whitney U of each condition against the baseline, per measure."""
-    if values.empty or "baseline" not in set(values.get("condition", [])):
-        return pd.DataFrame({"note": ["no baseline to compare with"]})
-    return stats.compare_conditions(values, "value", ["experiment", "label", "metric"])
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pixsim.stats.effects` rows for reading: measure, each side's mean +- sd (n), the
+    difference with its 95% interval, Hedges' g, Holm-adjusted p and the verdict."""
+    if effects.empty:
+        return pd.DataFrame({"note": ["no comparisons (a profile without a baseline condition?)"]})
+    out = pd.DataFrame({
+        "experiment": effects["experiment"] if "experiment" in effects else "",
+        "condition": effects["condition"],
+        "measure": effects["label"],
+        "baseline": [f"{stats.format_mean_sd(m, s)} (n={n})" for m, s, n in
+                     zip(effects["mean_baseline"], effects["sd_baseline"], effects["n_baseline"])],
+        "regularized": [f"{stats.format_mean_sd(m, s)} (n={n})" for m, s, n in
+                        zip(effects["mean"], effects["sd"], effects["n"])],
+        "difference [95% CI]": [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else f"{d:+.3f} [n/a]"
+                                for d, lo, hi in zip(effects["diff"], effects["ci_low"], effects["ci_high"])],
+        "Hedges g": effects["hedges_g"].map(lambda g: f"{g:+.2f}" if np.isfinite(g) else "n/a"),
+        "p (Holm)": effects["p_holm"].map(lambda p: f"{p:.2g}" if np.isfinite(p) else "n/a"),
+        "verdict": effects["verdict"],
+    })
+    return out.reset_index(drop=True)
 
 
 def paper_rows(values: pd.DataFrame) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def hand_profile(**changes) -> dict:
         ],
         "evaluation": {"suite": "smoke", "test_limit": 64},
         "similarity": {"dataset": "synthetic", "n": 32},
-        "headline": [{"label": "clean", "attack": "clean", "epsilon": 0.0}],
+        "headline": {"curves": ["gaussian"], "boundary": False},
     }
     raw.update(changes)
     return raw
@@ -115,6 +115,7 @@ def test_grid_counts_and_parameters():
     ({"experiments": []}, "at least one experiment"),
     ({"budget_minutes": -1}, "budget_minutes"),
     ({"headline": [{"label": "x"}]}, "headline"),
+    ({"headline": {"points": [{"attack": "gaussian", "epsilon": "max"}]}}, r"headline.points\[0\]"),
 ])
 def test_bad_profiles_are_refused_with_the_field_named(change, message):
     with pytest.raises(ValueError, match=message):
@@ -401,7 +402,11 @@ def test_assemble_writes_every_generated_page_even_without_results(tmp_path):
          "notebook": "/x/train.ipynb", "seconds": 1.0}], "grid_seconds": 60, "total_seconds": 90})
     written = book.assemble(out, tmp_path)
     gen = tmp_path / book.GENERATED
-    assert {p.name for p in written} == {f"{p}.ipynb" for p in book.PAGES} | {"run_record.md"}
+    assert {p.name for p in written} == {f"{p}.ipynb" for p in book.PAGES} | {"run_record.md", "verdict.md"}
+    assert "No verdict" in (gen / "verdict.md").read_text()  # the intro includes it: never missing
+    (out / "analysis" / "verdict.md").write_text("**Verdict** generated\n")
+    book.assemble(out, tmp_path)
+    assert (gen / "verdict.md").read_text() == "**Verdict** generated\n"
     assert "hello" in (gen / "results.ipynb").read_text()
     assert "Not produced" in (gen / "train_example.ipynb").read_text()
     record = (gen / "run_record.md").read_text()

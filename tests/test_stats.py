@@ -213,22 +213,20 @@ def test_boundary_spectrum_and_checks_views():
     assert "note" in tables.check_rows(t[t.kind != "check"]).columns
 
 
-def test_headline_values_pick_the_grid_epsilon_and_compare():
+def test_headline_table_and_paper_rows_from_headline_values():
+    from pixsim.headline import parse_headline
+
     t = robustness_table()
     runs = t.drop_duplicates("run_name")[["run_name", "experiment", "condition", "seed", "dataset",
                                           "reg_dataset"]]
-    headline = [{"label": "clean", "attack": "clean", "epsilon": 0.0},
-                {"label": "noise", "attack": "gaussian", "epsilon": 0.12},  # closest grid value 0.1
-                {"label": "pgd", "attack": "pgd", "epsilon": "max"},
-                {"label": "boundary", "attack": "boundary", "epsilon": 0}]
-    v = tables.headline_values(t, runs, headline)
-    assert set(v.metric) == {"clean", "gaussian@0.1", "pgd@0.2", "boundary_mse"}
+    spec = parse_headline({"curves": ["gaussian"], "points": [{"attack": "gaussian", "epsilon": 0.1}],
+                           "boundary": True})
+    v = tables.headline_values(t, runs, spec)
+    assert {"clean", "gaussian@0.1", "boundary_mse", "gaussian:area"} <= set(v.metric)
     noise = v[(v.metric == "gaussian@0.1") & (v.condition == "regularized")]
     assert sorted(noise.value) == pytest.approx([0.85 - 0.2, 0.85 - 0.2])
-    wide = tables.headline_table(v)
-    assert wide.loc[("e", "clean", "clean"), "baseline"] == "0.905 +- 0.007 (n=2)"
-    tests = tables.headline_tests(v)
-    assert set(tests.n) == {2} and len(tests) == 4
+    wide = tables.headline_table(v).set_index(["experiment", "measure"])
+    assert wide.loc[("e", "clean accuracy"), "baseline"] == "0.905 +- 0.007 (n=2)"
     comp = stats.paper_comparison(tables.paper_rows(v))
     assert not comp.comparable.any()
     assert "No direct comparison applies" in tables.comparison_statement(comp)
@@ -261,8 +259,13 @@ def test_figures_draw_from_the_tidy_tables():
     hist = pd.DataFrame({"run_name": ["e-regularized-s0", "e-baseline-s0"], "epoch": [0, 0],
                          **{f"layer_w{i}": [0.2, 0.2] for i in range(5)}})
     runs = t.drop_duplicates("run_name")[["run_name", "condition", "seed", "experiment"]]
+    runs = runs.assign(alpha=np.where(runs["condition"] == "baseline", 0.0, 10.0))
     wfig = figures.layer_weights(hist, runs)
-    assert [tk.get_text() for tk in wfig.axes[0].get_xticklabels()] == figures.LAYER_NAMES
+    assert [ax.get_title() for ax in wfig.axes] == figures.LAYER_NAMES  # one panel per layer
+    assert len(wfig.axes[0].get_lines()) == 2  # the regularized seed's line and the uniform start
+    assert "regularized: 1 seeds" in wfig._suptitle.get_text()
+    sel = tables.stage_selection(hist.assign(layer_w3=[0.9, 0.2], layer_w0=[0.025, 0.2]), runs)
+    assert sel["selected stage"].tolist() == ["stage 3"] and sel["its weight"].tolist() == [0.9]
     matplotlib.pyplot.close("all")
 
 
@@ -290,32 +293,125 @@ def test_sweep_figure_joins_the_main_run_as_the_default_value():
 
 
 def test_paper_directions_follow_the_paper_table():
-    from pixsim.stats import paper_directions
+    from pixsim.headline import PAPER_DIRECTIONS
 
-    # PAPER.md section 6: clean 0.88 -> 0.83-0.86 (down); Gaussian 0.14 -> 0.42, FGSM 0.31 -> 0.56,
-    # Boundary 2.8e-3 -> 6.0e-3 (all up)
-    assert paper_directions() == {"clean": -1, "gaussian": 1, "transfer_fgsm": 1, "boundary_mse": 1}
+    # regularized minus unregularized in PAPER.md section 6: clean falls, the rest rise
+    assert stats.paper_directions() == {"clean": -1, "gaussian": 1, "transfer_fgsm": 1, "boundary_mse": 1}
+    assert PAPER_DIRECTIONS["clean"] == -1 and PAPER_DIRECTIONS["boundary"] == 1
+    assert "pgd" not in PAPER_DIRECTIONS  # the paper has no white-box result
 
 
-def test_direction_comparison_by_hand():
-    import pandas as pd
+# -- intervals, effect size, Holm, power -------------------------------------------------------
+def test_welch_interval_matches_scipy_and_the_formula():
+    a = np.array([0.61, 0.64, 0.60, 0.66])
+    b = np.array([0.70, 0.75, 0.69])
+    w = stats.welch_interval(a, b)
+    ref = sps.ttest_ind(b, a, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert w["diff"] == pytest.approx(b.mean() - a.mean())
+    assert (w["ci_low"], w["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert w["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+    # the interval excludes zero exactly when the test rejects at 5%
+    assert (w["ci_low"] > 0) == (w["p"] < 0.05)
 
-    from pixsim.stats import direction_comparison, direction_statement
 
+def test_welch_interval_without_spread_or_seeds_gives_no_interval():
+    flat = stats.welch_interval([0.5, 0.5], [0.7, 0.7])
+    assert flat["diff"] == pytest.approx(0.2) and math.isnan(flat["ci_low"]) and math.isnan(flat["p"])
+    one = stats.welch_interval([0.5], [0.6, 0.7])
+    assert math.isnan(one["p"])
+
+
+def test_hedges_g_by_hand():
+    a, b = [1.0, 2.0, 3.0], [3.0, 4.0, 5.0]
+    # pooled sd 1, d = 2, correction 1 - 3 / (4 * 6 - 9) = 0.8
+    assert stats.hedges_g(a, b) == pytest.approx(2.0 * 0.8)
+    assert math.isnan(stats.hedges_g([1.0], b))
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 with m = 3: 0.03, max(0.03, 0.06), max(0.06, 0.04) = 0.06
+    out = stats.holm([0.04, 0.01, float("nan"), 0.03])
+    assert out[1] == pytest.approx(0.03) and out[3] == pytest.approx(0.06) and out[0] == pytest.approx(0.06)
+    assert math.isnan(out[2])
+    assert stats.holm([0.3, 0.2]).tolist() == pytest.approx([0.4, 0.4])  # monotone in rank
+    assert stats.holm([0.9, 0.8]).tolist() == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_minimal_detectable_difference_has_the_stated_power():
+    """Independent check by simulation: at the MDD, a two-sample t-test rejects ~80% of the time."""
+    n, sd = 4, 0.02
+    mdd = stats.minimal_detectable_difference(sd, n)
+    rng = np.random.default_rng(0)
+    trials = 20000
+    a = rng.normal(0, sd, size=(trials, n))
+    b = rng.normal(mdd, sd, size=(trials, n))
+    p = sps.ttest_ind(b, a, axis=1).pvalue
+    assert np.mean(p < 0.05) == pytest.approx(0.80, abs=0.015)
+    # large-n limit: (z_0.975 + z_0.8) * sd * sqrt(2 / n)
+    big = stats.minimal_detectable_difference(1.0, 2000)
+    assert big == pytest.approx((sps.norm.ppf(0.975) + sps.norm.ppf(0.8)) * math.sqrt(2 / 2000), rel=2e-3)
+    assert math.isnan(stats.minimal_detectable_difference(0.01, 1))
+
+
+def _values(diffs: dict[str, float], sd: float = 0.01, n: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Synthetic headline values: baseline around 0.5, regularized shifted by diffs[metric]."""
+    rng = np.random.default_rng(seed)
     rows = []
-    for cond, vals in {"baseline": {"clean": [0.9, 0.8], "gaussian@0.1": [0.5, 0.6], "pgd@0.05": [0.2, 0.2]},
-                       "regularized": {"clean": [0.95, 0.85], "gaussian@0.1": [0.7, 0.8],
-                                       "pgd@0.05": [0.1, 0.3]}}.items():
-        for metric, v in vals.items():
-            rows += [{"experiment": "e", "label": metric.split("@")[0], "metric": metric,
-                      "condition": cond, "seed": s, "value": x} for s, x in enumerate(v)]
-    d = direction_comparison(pd.DataFrame(rows)).set_index("metric")
-    assert d.loc["clean", "ours"] == "up" and d.loc["clean", "paper"] == "down"
-    assert d.loc["clean", "agrees"] is False                      # the paper loses clean accuracy
-    assert d.loc["gaussian@0.1", "agrees"] is True
-    assert d.loc["gaussian@0.1", "diff"] == pytest.approx(0.2)
-    assert d.loc["pgd@0.05", "ours"] == "no change" and d.loc["pgd@0.05", "agrees"] is None
-    text = direction_statement(d.reset_index())
-    assert "Opposite to the paper**: clean" in text and "Same direction as the paper: gaussian" in text
-    assert "Not reported by the paper: pgd" in text
-    assert direction_comparison(pd.DataFrame(rows).query("condition != 'baseline'")).empty
+    family = {"clean": ("clean", "clean"), "gaussian:area": ("gaussian", "area"),
+              "transfer_fgsm:area": ("transfer_fgsm", "area"), "pgd:area": ("pgd", "area"),
+              "gaussian@0.1": ("gaussian", "point")}
+    for metric, diff in diffs.items():
+        fam, measure = family[metric]
+        for cond, shift in (("baseline", 0.0), ("regularized", diff)):
+            noise = rng.permutation(np.arange(n) - (n - 1) / 2)
+            noise = sd * noise / noise.std(ddof=1)  # exact mean and sd: the tests know t and p
+            for s in range(n):
+                rows.append({"experiment": "e", "condition": cond, "seed": s, "run_name": f"{cond}{s}",
+                             "metric": metric, "family": fam, "measure": measure, "label": metric,
+                             "value": 0.5 + shift + noise[s]})
+    return pd.DataFrame(rows)
+
+
+def test_effects_call_a_direction_only_when_the_corrected_test_rejects():
+    v = _values({"clean": -0.03, "gaussian:area": 0.2, "transfer_fgsm:area": 0.0, "pgd:area": 0.004})
+    e = stats.effects(v).set_index("metric")
+    assert e.loc["gaussian:area", "verdict"] == "higher" and e.loc["gaussian:area", "ci_low"] > 0
+    assert e.loc["clean", "verdict"] == "lower" and e.loc["clean", "ci_high"] < 0
+    assert e.loc["transfer_fgsm:area", "verdict"] == "not resolved"
+    assert e.loc["pgd:area", "verdict"] == "not resolved"
+    assert e.loc["gaussian:area", "diff"] == pytest.approx(0.2)
+    assert set(e["n"]) == {4} and set(e["n_baseline"]) == {4}
+    assert (e["p_holm"] >= e["p"] - 1e-15).all()
+    # Holm: one measure that passes alone at 5% can fail once many measures are compared
+    one = stats.effects(_values({"gaussian:area": 0.02}, seed=3))
+    many = stats.effects(_values({"gaussian:area": 0.02, "clean": 0.0, "transfer_fgsm:area": 0.0,
+                                  "pgd:area": 0.0, "gaussian@0.1": 0.0}, seed=3)).set_index("metric")
+    assert one["p"].iloc[0] == pytest.approx(2 * sps.t.sf(0.02 / (0.01 * math.sqrt(0.5)), 6))  # 0.030
+    assert one["verdict"].iloc[0] == "higher"
+    assert many.loc["gaussian:area", "p_holm"] == pytest.approx(5 * one["p"].iloc[0])
+    assert many.loc["gaussian:area", "verdict"] == "not resolved"
+
+
+def test_verdict_paragraph_wording_for_clear_absent_and_reversed_effects():
+    from pixsim.headline import verdict_paragraph
+
+    clear = stats.effects(_values({"clean": -0.03, "gaussian:area": 0.2, "transfer_fgsm:area": 0.15,
+                                   "gaussian@0.1": 0.1}))
+    text = verdict_paragraph(clear, context="quick profile")
+    assert "**higher** on Gaussian noise (+0.200, 95% CI [" in text
+    assert "transferred FGSM (+0.150" in text and "**lower** on clean accuracy (-0.030" in text
+    assert "The paper reports the same direction for" in text and "opposite" not in text
+    assert "Not resolved" not in text and "with 4 seeds per condition" in text
+    assert "1 are resolved higher" in text  # the secondary point measure
+
+    absent = stats.effects(_values({"clean": 0.0, "gaussian:area": 0.0, "transfer_fgsm:area": 0.0}, sd=0.03))
+    text = verdict_paragraph(absent)
+    assert "**Not resolved with 4 seeds**" in text and "higher" not in text and "**lower**" not in text
+    assert "Gaussian noise (+0.000, 95% CI [-" in text
+
+    reversed_ = stats.effects(_values({"clean": 0.05, "gaussian:area": -0.2, "pgd:area": -0.1}))
+    text = verdict_paragraph(reversed_)
+    assert "**lower** on Gaussian noise (-0.200" in text and "**higher** on clean accuracy (+0.050" in text
+    assert "**The paper reports the opposite direction for clean accuracy and Gaussian noise.**" in text
+    assert "The paper has no result for white-box PGD." in text

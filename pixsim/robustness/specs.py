@@ -150,7 +150,8 @@ class WhiteBoxSpec:
 
     PGD step size = ``step_size_factor * epsilon / steps`` (Madry et al.'s 2.5 rule by default);
     ``restarts`` independent runs, keeping per image the worst case (misclassified first, then
-    highest cross-entropy).
+    highest cross-entropy). Budget for CPU runs: ``max_images`` attacks only the first that many
+    evaluation images (None: all), so a white-box subset is nested in the other families' images.
     """
 
     attack: AttackName | str
@@ -160,6 +161,7 @@ class WhiteBoxSpec:
     step_size_factor: float = 2.5
     random_start: bool = True
     restarts: int = 1
+    max_images: int | None = None
 
     def __post_init__(self):
         attack, norm = AttackName.parse(self.attack), Norm.parse(self.norm)
@@ -177,6 +179,8 @@ class WhiteBoxSpec:
         _set(self, "step_size_factor", _positive_float(self.step_size_factor, "step_size_factor"))
         if not isinstance(self.random_start, bool):
             raise TypeError(f"random_start must be a bool, got {self.random_start!r}")
+        if self.max_images is not None:
+            _set(self, "max_images", int_at_least(self.max_images, "max_images"))
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,16 @@ def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: White
 
 
 def run(spec: WhiteBoxSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """One accuracy row per epsilon of ``spec`` over all images (true labels)."""
+    """One accuracy row per epsilon of ``spec`` over all images, or the first ``max_images``
+    (true labels)."""
+    idx = torch.arange(spec.max_images) if spec.max_images is not None and spec.max_images < ctx.n else None
     rows = []
     for i, eps in enumerate(spec.epsilons):
         seed = derive_seed(ctx.seed, spec.attack.value, spec.norm.value, i)
         with seeded(seed, ctx.device):
             correct, total, sec = accuracy_sweep(
-                ctx, lambda b, x, y: attack_batch(ctx.model, x, y, spec, eps), None,
+                ctx, lambda b, x, y: attack_batch(ctx.model, x, y, spec, eps), idx,
                 f"{spec.attack.value} {spec.norm.value} {eps:g}")
         rows.append(attack_row(ctx, spec_id, spec.attack, spec.norm, eps, correct, total, sec, seed,
-                               spec_params(spec)))
+                               spec_params(spec), idx))
     return rows

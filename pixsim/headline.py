@@ -1,0 +1,362 @@
+"""Headline measures (one number per run that summarises a curve) and the verdict they support.
+
+A profile's ``headline`` mapping names what is summarised::
+
+    headline:
+      curves: [gaussian, transfer_fgsm, {attack: pgd, norm: Linf}]   # epsilon-curve families
+      points:                                                       # fixed epsilons (on the grid)
+        - {attack: gaussian, epsilon: 0.1}
+        - {attack: transfer_fgsm, epsilon: 0.02}
+      boundary: true                                                # the Boundary median ||delta||^2/D
+
+For every curve family, per run (accuracies are fractions in [0, 1], epsilons pixel units):
+
+- ``area``: the area under accuracy vs epsilon over the family's grid (trapezoids), divided by
+  the grid's span, so it lies in [0, 1] (1 = no loss anywhere on the grid);
+- ``relative_area``: the same area of ``accuracy / clean accuracy`` (the run's clean accuracy on
+  the same images), i.e. how much of its own clean accuracy a model keeps, on average over the
+  grid; it separates robustness from the clean-accuracy cost;
+- ``third_lost``: accuracy at the smallest grid epsilon where the *baseline's* mean accuracy has
+  fallen to at most two thirds of its mean clean accuracy (chosen from the baseline alone, one
+  epsilon per experiment; absent when the baseline never loses a third on the grid).
+
+Plus ``clean`` (clean accuracy), ``point`` (accuracy at a listed epsilon, which must be on the
+grid: an epsilon that is not is an error, never a silent snap to a neighbour) and ``boundary``.
+
+``headline_values`` returns one row per run and measure; :func:`pixsim.stats.effects` turns them
+into differences with intervals; :func:`verdict_paragraph` writes the verdict from those rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pixsim import stats
+from pixsim.enums import ChoiceEnum
+
+__all__ = ["Measure", "HeadlineSpec", "CurveFamily", "parse_headline", "headline_values", "verdict_paragraph",
+           "verdict_markdown", "FAMILY_LABELS", "PAPER_DIRECTIONS"]
+
+THIRD = 2.0 / 3.0  # the third-lost point: baseline accuracy <= 2/3 of its clean accuracy
+_EPS_TOL = 1e-9
+
+
+class Measure(ChoiceEnum):
+    CLEAN = "clean"
+    AREA = "area"
+    RELATIVE_AREA = "relative_area"
+    POINT = "point"
+    THIRD_LOST = "third_lost"
+    BOUNDARY = "boundary"
+
+
+# how each family is named in sentences, and its epsilon's name
+FAMILY_LABELS = {
+    "clean": ("clean accuracy", ""), "gaussian": ("Gaussian noise", "sigma"),
+    "uniform": ("uniform noise", "eps"), "salt_and_pepper": ("salt-and-pepper noise", "p"),
+    "transfer_fgsm": ("transferred FGSM", "eps"), "fgsm": ("white-box FGSM", "eps"),
+    "pgd": ("white-box PGD", "eps"), "square": ("Square attack", "eps"), "autoattack": ("AutoAttack", "eps"),
+    "boundary": ("Boundary attack (median ||delta||^2/D)", ""),
+}
+# the direction of the paper's claim per family: +1 the regularized model scores higher
+# (PAPER.md section 6: clean accuracy falls a little, noise and transferred-FGSM accuracy and the
+# Boundary perturbation rise); families the paper does not evaluate are absent.
+_HEADLINE = stats.paper_directions()  # from the paper's headline table: clean, gaussian, transfer_fgsm, boundary_mse
+PAPER_DIRECTIONS = {"clean": _HEADLINE["clean"], "gaussian": _HEADLINE["gaussian"],
+                    "transfer_fgsm": _HEADLINE["transfer_fgsm"], "boundary": _HEADLINE["boundary_mse"],
+                    # the paper's noise figures: uniform and salt-and-pepper move as Gaussian noise does
+                    "uniform": _HEADLINE["gaussian"], "salt_and_pepper": _HEADLINE["gaussian"]}
+
+
+@dataclass(frozen=True)
+class CurveFamily:
+    """An epsilon-curve family: an attack name and its norm (``Linf``, ``L2``; None: the only
+    one, or Linf when the attack has several)."""
+
+    attack: str
+    norm: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.attack if self.norm in (None, "Linf", "none") else f"{self.attack}_{self.norm}"
+
+
+@dataclass(frozen=True)
+class HeadlineSpec:
+    """What a profile's ``headline`` mapping asks for (see the module docstring)."""
+
+    curves: tuple[CurveFamily, ...] = ()
+    points: tuple[tuple[str, float, tuple[str, ...] | None], ...] = ()  # (attack, epsilon, experiments or None: all)
+    boundary: bool = False
+
+
+def parse_headline(raw: Any, where: str = "headline") -> HeadlineSpec:
+    """Validate a profile's ``headline`` mapping; errors name the field and what was expected."""
+    if raw is None:
+        return HeadlineSpec()
+    if not isinstance(raw, dict):
+        raise ValueError(f"profile field {where} must be a mapping with curves, points and boundary, got {raw!r}")
+    unknown = set(raw) - {"curves", "points", "boundary"}
+    if unknown:
+        raise ValueError(f"profile field {where} has unknown key(s) {sorted(unknown)}; "
+                         "expected curves, points, boundary")
+    curves = []
+    for i, c in enumerate(raw.get("curves") or []):
+        if isinstance(c, str):
+            curves.append(CurveFamily(c))
+        elif isinstance(c, dict) and isinstance(c.get("attack"), str) and set(c) <= {"attack", "norm"}:
+            curves.append(CurveFamily(c["attack"], c.get("norm")))
+        else:
+            raise ValueError(f"{where}.curves[{i}] must be an attack name or {{attack, norm}}, got {c!r}")
+    points = []
+    for i, p in enumerate(raw.get("points") or []):
+        ok = (isinstance(p, dict) and {"attack", "epsilon"} <= set(p) <= {"attack", "epsilon", "experiments"}
+              and isinstance(p["attack"], str))
+        eps = p.get("epsilon") if isinstance(p, dict) else None
+        if not ok or isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+            raise ValueError(f"{where}.points[{i}] must be {{attack: NAME, epsilon: NUMBER > 0, experiments: "
+                             f"[NAMES] (optional)}}, got {p!r}")
+        exps = p.get("experiments")
+        if exps is not None and (not isinstance(exps, list) or not all(isinstance(e, str) for e in exps)):
+            raise ValueError(f"{where}.points[{i}].experiments must be a list of experiment names, got {exps!r}")
+        points.append((p["attack"], float(eps), tuple(exps) if exps is not None else None))
+    boundary = raw.get("boundary", False)
+    if not isinstance(boundary, bool):
+        raise ValueError(f"{where}.boundary must be true or false, got {boundary!r}")
+    return HeadlineSpec(tuple(curves), tuple(points), boundary)
+
+
+def _family_rows(acc: pd.DataFrame, family: CurveFamily) -> pd.DataFrame:
+    part = acc[acc["attack"] == family.attack]
+    if part.empty:
+        return part
+    if family.norm is not None:
+        return part[part["norm"] == family.norm]
+    norms = set(part["norm"])
+    return part[part["norm"] == "Linf"] if "Linf" in norms and len(norms) > 1 else part
+
+
+def _area(eps: np.ndarray, acc: np.ndarray) -> float:
+    order = np.argsort(eps)
+    eps, acc = eps[order], acc[order]
+    span = eps[-1] - eps[0]
+    if len(eps) < 2 or span <= 0:
+        return float("nan")
+    return float(np.sum((acc[1:] + acc[:-1]) * np.diff(eps)) / 2.0 / span)
+
+
+def _label(family: str, measure: Measure, epsilon: float | None = None) -> str:
+    name, eps_name = FAMILY_LABELS.get(family, (family.replace("_", " "), "eps"))
+    if measure is Measure.AREA:
+        return f"{name}: area under the curve"
+    if measure is Measure.RELATIVE_AREA:
+        return f"{name}: area relative to clean"
+    if measure is Measure.POINT:
+        return f"{name} at {eps_name} {epsilon:.3g}"
+    if measure is Measure.THIRD_LOST:
+        return f"{name} at {eps_name} {epsilon:.3g} (baseline lost a third)"
+    return name
+
+
+def headline_values(acc: pd.DataFrame, boundary: pd.DataFrame, runs: pd.DataFrame, spec: HeadlineSpec, *,
+                    baseline: str = "baseline") -> pd.DataFrame:
+    """One row per run and headline measure.
+
+    Args:
+        acc: accuracy rows (:func:`pixsim.tables.accuracy_rows`: one per run x attack x norm x
+            epsilon, ``accuracy`` in [0, 1]; the ``clean`` rows give each run's clean accuracy).
+        boundary: :func:`pixsim.tables.boundary_rows` (``run_name``, ``value``), may be empty.
+        runs: one row per run with ``run_name``, ``experiment``, ``condition`` (and seed,
+            dataset, reg_dataset, alpha); the ``source`` condition is left out.
+        spec: the profile's :class:`HeadlineSpec`.
+        baseline: the condition whose mean curve picks the third-lost epsilon.
+
+    Returns:
+        Columns ``run_name``, ``experiment``, ``condition``, ``seed`` (and the other run columns),
+        ``family``, ``measure``, ``epsilon`` (NaN for areas, clean and boundary), ``metric`` (a
+        stable key such as ``gaussian:area`` or ``gaussian@0.1``), ``label`` (for sentences),
+        ``value``.
+
+    Raises:
+        ValueError: a ``points`` epsilon that is not on the family's grid (the message lists
+            the grid).
+    """
+    info = [c for c in ["run_name", "experiment", "condition", "group", "seed", "dataset", "reg_dataset", "alpha"]
+            if c in runs.columns]
+    runs = runs[runs["condition"] != "source"][info] if "condition" in runs else runs[info]
+    acc = acc.merge(runs[["run_name"]], on="run_name") if not acc.empty else acc
+    out: list[dict[str, Any]] = []
+
+    def add(run: str, family: str, measure: Measure, value: float, epsilon: float | None = None, metric: str = ""):
+        out.append({"run_name": run, "family": family, "measure": measure.value,
+                    "epsilon": np.nan if epsilon is None else float(epsilon),
+                    "metric": metric or f"{family}:{measure.value}", "label": _label(family, measure, epsilon),
+                    "value": float(value)})
+
+    clean = acc[acc["attack"] == "clean"].groupby("run_name")["accuracy"].mean() if not acc.empty else pd.Series()
+    for run, value in clean.items():
+        add(run, "clean", Measure.CLEAN, value, metric="clean")
+    for family in spec.curves:
+        rows = _family_rows(acc, family) if not acc.empty else acc
+        if rows.empty:
+            continue
+        for run, part in rows.groupby("run_name"):
+            eps, a = part["epsilon"].to_numpy(float), part["accuracy"].to_numpy(float)
+            add(run, family.key, Measure.AREA, _area(eps, a))
+            # clean accuracy on the family's own images (a family may run on a subset)
+            c = part["clean_accuracy"].mean() if "clean_accuracy" in part else clean.get(run, np.nan)
+            add(run, family.key, Measure.RELATIVE_AREA, _area(eps, a / c) if c and c > 0 else np.nan)
+        third = _third_lost_epsilons(rows, clean, runs, baseline)
+        for experiment, eps in third.items():
+            members = set(runs.loc[runs["experiment"] == experiment, "run_name"]) if "experiment" in runs else set()
+            sel = rows[np.isclose(rows["epsilon"].astype(float), eps, atol=_EPS_TOL)]
+            sel = sel[sel["run_name"].isin(members)] if members else sel
+            for run, value in sel.groupby("run_name")["accuracy"].mean().items():
+                add(run, family.key, Measure.THIRD_LOST, value, eps, metric=f"{family.key}:third_lost@{eps:.3g}")
+    experiment_of = dict(zip(runs["run_name"], runs["experiment"])) if "experiment" in runs else {}
+    for attack, eps, experiments in spec.points:
+        rows = _family_rows(acc, CurveFamily(attack)) if not acc.empty else acc
+        if rows.empty:
+            continue
+        for experiment, part in rows.groupby(rows["run_name"].map(lambda r: experiment_of.get(r, ""))):
+            if experiments is not None and experiment not in experiments:
+                continue
+            grid = np.array(sorted(set(part["epsilon"].astype(float))))
+            if not np.isclose(grid, eps, rtol=0, atol=_EPS_TOL).any():
+                raise ValueError(f"headline point {attack} epsilon {eps:g} is not on the evaluated grid of "
+                                 f"experiment {experiment!r}: {[round(float(g), 6) for g in grid]}; put it on the "
+                                 "profile's grid, limit the point to other experiments, or change it")
+            sel = part[np.isclose(part["epsilon"].astype(float), eps, rtol=0, atol=_EPS_TOL)]
+            for run, value in sel.groupby("run_name")["accuracy"].mean().items():
+                add(run, attack, Measure.POINT, value, eps, metric=f"{attack}@{eps:.3g}")
+    if spec.boundary and not boundary.empty:
+        for run, value in boundary.groupby("run_name")["value"].mean().items():
+            add(run, "boundary", Measure.BOUNDARY, value, metric="boundary_mse")
+    columns = info + ["family", "measure", "epsilon", "metric", "label", "value"]
+    if not out:
+        return pd.DataFrame(columns=columns)
+    values = pd.DataFrame(out).merge(runs, on="run_name", how="inner")
+    return values[columns].reset_index(drop=True)
+
+
+def _third_lost_epsilons(rows: pd.DataFrame, clean: pd.Series, runs: pd.DataFrame, baseline: str) -> dict[str, float]:
+    """Per experiment: the smallest grid epsilon > 0 at which the baseline's mean accuracy is at
+    most two thirds of its mean clean accuracy."""
+    if "condition" not in runs or "experiment" not in runs:
+        return {}
+    out = {}
+    for experiment, members in runs.groupby("experiment"):
+        base_runs = set(members.loc[members["condition"] == baseline, "run_name"])
+        base = rows[rows["run_name"].isin(base_runs)]
+        base_clean = clean[clean.index.isin(base_runs)].mean()
+        if base.empty or not np.isfinite(base_clean):
+            continue
+        curve = base.groupby("epsilon")["accuracy"].mean().sort_index()
+        hit = curve[(curve.index > 0) & (curve <= THIRD * base_clean + 1e-12)]
+        if len(hit):
+            out[experiment] = float(hit.index[0])
+    return out
+
+
+# -- the verdict ------------------------------------------------------------------------------
+def _fmt_interval(r: pd.Series) -> str:
+    if not (np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"])):
+        return f"{r['diff']:+.3f}, no interval: fewer than 2 seeds a side or no spread"
+    p = r.get("p_holm", np.nan)
+    holm = f", Holm-adjusted p = {p:.2g}" if np.isfinite(p) else ""
+    return f"{r['diff']:+.3f}, 95% CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]{holm}"
+
+
+def _n_text(effects: pd.DataFrame) -> str:
+    ns = sorted(set(int(n) for n in pd.concat([effects["n_baseline"], effects["n"]])))
+    return f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+
+
+def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
+    """The verdict, in Markdown, generated from :func:`pixsim.stats.effects` rows of one
+    comparison (one experiment, one regularized condition against its baseline).
+
+    A measure is called higher or lower only when its Holm-adjusted test rejects (its 95%
+    interval then excludes zero as well); every other measure is "not resolved with n seeds",
+    with its interval. The primary measure of each family (the area for curves, clean accuracy,
+    the Boundary metric) is named one by one; the secondary measures (relative areas, fixed
+    points, third-lost points) are counted. Directions are set beside the paper's.
+
+    Args:
+        effects: rows with ``family``, ``measure``, ``label``, ``diff``, ``ci_low``,
+            ``ci_high``, ``p_holm``, ``verdict`` (higher / lower / not resolved), ``n_baseline``
+            and ``n``.
+        context: words naming what was compared (profile, data, condition), put first.
+    """
+    if effects.empty:
+        return f"{context} No measures to compare.".strip()
+    primary = effects[effects["measure"].isin([Measure.AREA.value, Measure.CLEAN.value, Measure.BOUNDARY.value])]
+    secondary = effects.drop(primary.index)
+    n = _n_text(effects)
+    parts = [f"**Verdict{(' (' + context + ')') if context else ''}**, with {n} seeds per condition and "
+             f"Holm's correction over the {len(effects)} measures compared (for an attack family the measure "
+             "named is the area under its accuracy-vs-epsilon curve; differences are regularized minus "
+             "baseline):"]
+    groups = {"higher": [], "lower": [], "not resolved": []}
+    for _, r in primary.iterrows():
+        name = FAMILY_LABELS.get(r["family"], (r["family"], ""))[0]
+        groups[r["verdict"]].append((name, r))
+    sentences = []
+    if groups["higher"]:
+        sentences.append("the regularized models score **higher** on " + "; ".join(
+            f"{name} ({_fmt_interval(r)})" for name, r in groups["higher"]))
+    if groups["lower"]:
+        sentences.append("**lower** on " + "; ".join(f"{name} ({_fmt_interval(r)})" for name, r in groups["lower"]))
+    text = " ".join(parts)
+    if sentences:
+        text += " " + ", and ".join(sentences) + "."
+    if groups["not resolved"]:
+        text += (f" **Not resolved with {n} seeds** (the Holm-corrected test does not reject at 5%): "
+                 + "; ".join(f"{name} ({_fmt_interval(r)})" for name, r in groups["not resolved"]) + ".")
+    agree, oppose, absent = [], [], []
+    for _, r in primary[primary["verdict"] != "not resolved"].iterrows():
+        name = FAMILY_LABELS.get(r["family"], (r["family"], ""))[0]
+        paper = PAPER_DIRECTIONS.get(r["family"])
+        ours = 1 if r["verdict"] == "higher" else -1
+        (absent if paper is None else agree if paper == ours else oppose).append(name)
+    if agree:
+        text += f" The paper reports the same direction for {_join(agree)}."
+    if oppose:
+        text += f" **The paper reports the opposite direction for {_join(oppose)}.**"
+    if absent:
+        text += f" The paper has no result for {_join(absent)}."
+    if len(secondary):
+        counts = secondary["verdict"].value_counts()
+        text += (f" Of the {len(secondary)} secondary measures (areas relative to clean accuracy, fixed "
+                 f"epsilons, the points where the baseline lost a third), {counts.get('higher', 0)} are "
+                 f"resolved higher, {counts.get('lower', 0)} lower and {counts.get('not resolved', 0)} not "
+                 "resolved (table below).")
+    return text
+
+
+def verdict_markdown(effects: pd.DataFrame, *, profile: str = "", baseline: str = "baseline") -> str:
+    """One :func:`verdict_paragraph` per experiment and condition of :func:`pixsim.stats.effects`
+    rows, as Markdown (the results chapter and the book's first page show it)."""
+    if effects.empty:
+        return ("No verdict: the profile has no regularized condition with a baseline to compare "
+                "(or no robustness rows were gathered).")
+    keys = [c for c in ("experiment", "condition") if c in effects.columns]
+    paragraphs = []
+    for key, part in effects.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        names = dict(zip(keys, key))
+        bits = [f"`{profile}` profile" if profile else "",
+                f"experiment `{names['experiment']}`" if "experiment" in names else "",
+                f"`{names.get('condition', 'regularized')}` vs `{baseline}`"]
+        paragraphs.append(verdict_paragraph(part, context=", ".join(b for b in bits if b)))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _join(names: Sequence[str]) -> str:
+    names = list(dict.fromkeys(names))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
