@@ -25,8 +25,12 @@ import torch
 from torch.nn import functional as F
 
 from pixsim.models import build_model
-from pixsim.robustness.specs import (BlackBoxSpec, BoundarySpec, NoiseSpec, SpectrumSpec, TransferSpec,
-                                     WhiteBoxSpec)
+from pixsim.robustness.blackbox import BlackBoxSpec
+from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.noise import NoiseSpec
+from pixsim.robustness.spectra import SpectrumSpec
+from pixsim.robustness.transfer import TransferSpec
+from pixsim.robustness.whitebox import WhiteBoxSpec
 from pixsim.robustness.suite import evaluate
 
 

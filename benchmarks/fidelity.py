@@ -72,7 +72,8 @@ def _evaluate(checkpoint: str, source: str, row: dict) -> pd.DataFrame:
 
     from pixsim.checkpoint import load_checkpoint
     from pixsim.results import load_test_set
-    from pixsim.robustness.specs import NoiseSpec, TransferSpec
+    from pixsim.robustness.noise import NoiseSpec
+    from pixsim.robustness.transfer import TransferSpec
     from pixsim.robustness.suite import evaluate
 
     torch.set_num_threads(1)

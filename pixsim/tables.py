@@ -15,18 +15,12 @@ import numpy as np
 import pandas as pd
 
 from pixsim import stats
+from pixsim.robustness.common import RESULT_COLUMNS
 
 # attack names for the clean accuracy and the decision-based attack
 CLEAN = "clean"
 BOUNDARY_ATTACKS = ("boundary",)
 RUN_COLUMNS = ["run_name", "experiment", "condition", "group", "seed"]
-# columns of the robustness table that are results, not the model's identifying columns
-_RESULT_COLUMNS = {
-    "kind", "spec_id", "attack", "norm", "epsilon", "repeat", "accuracy", "clean_accuracy",
-    "n_images", "n_correct", "seconds", "attack_seed", "params", "n_success", "success_rate",
-    "median_mse", "median_l2", "median_linf", "frequency", "power", "check", "passed", "value",
-    "reference", "tolerance", "detail",
-}
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
@@ -54,7 +48,7 @@ def accuracy_rows(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=RUN_COLUMNS + ["attack", "norm", "epsilon", "accuracy", "panel"])
     rows = rows.copy()
     rows["norm"] = rows["norm"].fillna("none") if "norm" in rows else "none"
-    info = [c for c in rows.columns if c not in _RESULT_COLUMNS and c not in ("panel",)]
+    info = [c for c in rows.columns if c not in RESULT_COLUMNS and c != "panel"]
     keys = info + ["attack", "norm", "epsilon"]
     values = ["accuracy"] + (["clean_accuracy"] if "clean_accuracy" in rows.columns else [])
     out = rows.groupby(keys, dropna=False, as_index=False)[values].mean()

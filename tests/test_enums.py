@@ -11,7 +11,8 @@ from pixsim.loss import Transform
 from pixsim.models import Arch, PairMode
 from pixsim.pairs import PairRange, SamplingStrategy
 from pixsim.profiles import StepKind
-from pixsim.robustness.specs import AttackName, CheckName, Kind, Norm
+from pixsim.robustness.checks import CheckName
+from pixsim.robustness.common import AttackName, Kind, Norm
 from pixsim.robustness.suite import DatasetFamily, SuiteName
 from pixsim.similarity import TargetKind
 

@@ -7,7 +7,10 @@ import torch
 from pixsim.robustness import blackbox, transfer, whitebox
 from pixsim.robustness.common import derive_seed, seeded
 from pixsim.robustness.noise import add_noise
-from pixsim.robustness.specs import BlackBoxSpec, NoiseSpec, TransferSpec, WhiteBoxSpec
+from pixsim.robustness.blackbox import BlackBoxSpec
+from pixsim.robustness.noise import NoiseSpec
+from pixsim.robustness.transfer import TransferSpec
+from pixsim.robustness.whitebox import WhiteBoxSpec
 from pixsim.robustness.suite import evaluate
 from robust_helpers import accuracy, heldout_set, trained_tiny_cnn, one_torch_thread  # noqa: F401 (autouse fixture)
 

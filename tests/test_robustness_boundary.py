@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from pixsim.robustness.boundary import boundary_attack, boundary_metrics
-from pixsim.robustness.specs import BoundarySpec, SpectrumSpec
+from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.spectra import SpectrumSpec
 from pixsim.robustness.suite import evaluate
 from robust_helpers import heldout_set, trained_tiny_cnn, one_torch_thread  # noqa: F401 (autouse fixture)
 

@@ -4,10 +4,15 @@ import math
 
 import pytest
 
-from pixsim.robustness.checks import run_checks
-from pixsim.robustness.specs import (AttackName, BlackBoxSpec, BoundarySpec, ChecksSpec, NoiseSpec, Norm,
-                                     SpectrumSpec, TransferSpec, WhiteBoxSpec, validate_epsilons, validate_suite)
-from pixsim.robustness.suite import DatasetFamily, SuiteName, build_suite, dataset_family
+from pixsim.robustness.blackbox import BlackBoxSpec
+from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.checks import ChecksSpec, run_checks
+from pixsim.robustness.common import AttackName, Norm, validate_epsilons
+from pixsim.robustness.noise import NoiseSpec
+from pixsim.robustness.spectra import SpectrumSpec
+from pixsim.robustness.suite import DatasetFamily, SuiteName, build_suite, dataset_family, validate_suite
+from pixsim.robustness.transfer import TransferSpec
+from pixsim.robustness.whitebox import WhiteBoxSpec
 
 
 @pytest.mark.parametrize("grid, message", [

@@ -7,9 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from pixsim.robustness.blackbox import BlackBoxSpec
+from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.checks import ChecksSpec
 from pixsim.robustness.common import RESULT_COLUMNS
-from pixsim.robustness.specs import (BlackBoxSpec, BoundarySpec, ChecksSpec, NoiseSpec, SpectrumSpec, TransferSpec,
-                                     WhiteBoxSpec)
+from pixsim.robustness.noise import NoiseSpec
+from pixsim.robustness.spectra import SpectrumSpec
+from pixsim.robustness.transfer import TransferSpec
+from pixsim.robustness.whitebox import WhiteBoxSpec
 from pixsim.robustness.suite import evaluate
 from robust_helpers import heldout_set, one_torch_thread, trained_tiny_cnn  # noqa: F401 (autouse fixture)
 
@@ -106,8 +111,8 @@ def test_named_suite_by_string_runs(table):
 
 
 def test_cli_writes_the_table(tmp_path, monkeypatch):
+    import pixsim.checkpoint
     import pixsim.data
-    import pixsim.train
     from pixsim.cli import main
 
     x, y = heldout_set(20)
@@ -133,7 +138,7 @@ def test_cli_writes_the_table(tmp_path, monkeypatch):
         calls["data"] = (name, split, kw.get("limit"))
         return FakeSet()
 
-    monkeypatch.setattr(pixsim.train, "load_checkpoint", fake_load_checkpoint)
+    monkeypatch.setattr(pixsim.checkpoint, "load_checkpoint", fake_load_checkpoint)
     monkeypatch.setattr(pixsim.data, "load_dataset", fake_load_dataset)
     out = tmp_path / "r" / "results.csv"
     rc = main(["attack", "model.pt", "--suite", "smoke", "--source", "source.pt", "--out", str(out), "--limit", "20",
@@ -161,3 +166,35 @@ def test_runs_on_a_pixsim_resnet():
     acc = t[t["kind"] == "attack"].set_index(["attack", "epsilon"])["accuracy"]
     assert acc[("clean", 0.0)] == 1.0 and acc[("pgd", 0.0)] == 1.0 and acc[("pgd", 2.0)] < 1.0
     assert t[t["kind"] == "boundary"]["success_rate"].iloc[0] == 1.0
+
+
+def test_attack_command_evaluates_the_test_set_the_run_was_trained_for(tmp_path, monkeypatch):
+    """`pixsim attack` on a synthetic run with seed != 0 must load the same test images as
+    training did (the data seed is fixed; the run's seed only drives its initialisation and
+    order), so its clean accuracy is the run's recorded test accuracy."""
+    from pixsim.cli import main
+    from pixsim.config import TrainConfig
+    from pixsim.results import load_test_set
+    from pixsim.robustness import suite
+    from pixsim.train import train
+
+    cfg = TrainConfig(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4, epochs=2, phase_epochs=1,
+                      batch_size=32, train_limit=200, test_limit=60, val_fraction=0.1, alpha=0.0, seed=1,
+                      num_threads=1, device="cpu", quiet=True, out_dir=str(tmp_path))
+    result = train(cfg, progress=False)
+    seen = {}
+    real_evaluate = suite.evaluate
+
+    def recording_evaluate(model, images, labels, specs, **kwargs):
+        seen["images"], seen["labels"] = images.clone(), labels.clone()
+        return real_evaluate(model, images, labels, specs, **kwargs)
+
+    monkeypatch.setattr(suite, "evaluate", recording_evaluate)
+    monkeypatch.setattr(suite, "build_suite", lambda *args, **kwargs: [ChecksSpec()])
+    out = tmp_path / "attack.csv"
+    assert main(["attack", str(result.checkpoint), "--limit", "60", "--out", str(out), "--device", "cpu",
+                 "--quiet"]) == 0
+    expected = load_test_set(cfg.to_dict())
+    assert torch.equal(seen["images"], expected.float_images()) and torch.equal(seen["labels"], expected.labels)
+    clean = pd.read_csv(out).query("attack == 'clean'")["accuracy"].item()
+    assert clean == pytest.approx(result.test_accuracy, abs=1e-6)  # a float32 mean over the same 60 images

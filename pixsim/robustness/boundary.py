@@ -22,13 +22,65 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from pixsim.robustness.common import EvalContext, derive_seed, predict, seeded
-from pixsim.robustness.specs import BoundarySpec, Kind, spec_params
+from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, derive_seed, predict, seeded, set_field,
+                                      spec_params)
+from pixsim.validation import int_at_least
+
+__all__ = ["BoundarySpec", "BoundaryResult", "starting_points", "boundary_attack", "boundary_metrics"]
+
+
+@dataclass(frozen=True)
+class BoundarySpec:
+    """Decision-based Boundary attack (foolbox), untargeted, label = the model's prediction.
+
+    Each of ``repeats`` draws ``n_images`` random images (seeded; all images if fewer) and runs
+    ``steps`` steps. Perturbations are kept for :class:`pixsim.robustness.spectra.SpectrumSpec`.
+    """
+
+    family: ClassVar[str] = "boundary"
+    n_images: int = 1000
+    repeats: int = 5
+    steps: int = 50
+
+    def __post_init__(self):
+        set_field(self, "n_images", int_at_least(self.n_images, "n_images"))
+        set_field(self, "repeats", int_at_least(self.repeats, "repeats"))
+        set_field(self, "steps", int_at_least(self.steps, "steps"))
+
+    @property
+    def attack(self) -> AttackName:
+        return AttackName.BOUNDARY
+
+    @property
+    def norm(self) -> Norm:
+        return Norm.L2
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """One ``kind == "boundary"`` row per repeat; each repeat draws its own seeded random
+        images. The successful perturbations of every repeat go to ``ctx.kept["boundary"]``."""
+        rows, kept = [], []
+        n = min(self.n_images, ctx.n)
+        for r in range(self.repeats):
+            seed = derive_seed(ctx.seed, "boundary", r)
+            idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            t0 = time.perf_counter()
+            res = boundary_attack(ctx.model, ctx.images[idx], steps=self.steps, seed=seed, device=ctx.device,
+                                  batch_size=ctx.batch_size, pool=ctx.images, pool_pred=ctx.clean_pred)
+            sec = time.perf_counter() - t0
+            kept.append(res.perturbations[res.success])
+            rows.append({"kind": Kind.BOUNDARY.value, "spec_id": spec_id, "attack": self.attack.value,
+                         "norm": self.norm.value, "repeat": r, "n_images": n, "seconds": sec,
+                         "attack_seed": seed, "params": spec_params(self),
+                         "clean_accuracy": float((ctx.clean_pred[idx] == ctx.labels[idx]).float().mean()),
+                         **boundary_metrics(res.perturbations, res.success)})
+        ctx.kept[self.attack.value] = kept
+        return rows
 
 
 @dataclass
@@ -128,24 +180,3 @@ def boundary_metrics(perturbations: torch.Tensor, success: torch.Tensor) -> dict
         "median_linf": float(np.median(d.abs().amax(1).numpy())),
     }
 
-
-def run(spec: BoundarySpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """One ``kind == "boundary"`` row per repeat; each repeat draws its own seeded random
-    images. The successful perturbations of every repeat go to ``ctx.kept["boundary"]``."""
-    rows, kept = [], []
-    n = min(spec.n_images, ctx.n)
-    for r in range(spec.repeats):
-        seed = derive_seed(ctx.seed, "boundary", r)
-        idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
-        t0 = time.perf_counter()
-        res = boundary_attack(ctx.model, ctx.images[idx], steps=spec.steps, seed=seed, device=ctx.device,
-                              batch_size=ctx.batch_size, pool=ctx.images, pool_pred=ctx.clean_pred)
-        sec = time.perf_counter() - t0
-        kept.append(res.perturbations[res.success])
-        rows.append({"kind": Kind.BOUNDARY.value, "spec_id": spec_id, "attack": spec.attack.value,
-                     "norm": spec.norm.value, "repeat": r, "n_images": n, "seconds": sec,
-                     "attack_seed": seed, "params": spec_params(spec),
-                     "clean_accuracy": float((ctx.clean_pred[idx] == ctx.labels[idx]).float().mean()),
-                     **boundary_metrics(res.perturbations, res.success)})
-    ctx.kept[spec.attack.value] = kept
-    return rows

@@ -19,11 +19,60 @@ A comparison passes within ``tolerance = max(tolerance_images / n_images, tolera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
-from pixsim.robustness.common import EvalContext
-from pixsim.robustness.specs import AttackName, CheckName, ChecksSpec, Kind, Norm
+from pixsim.enums import ChoiceEnum
+from pixsim.robustness.common import AttackName, EvalContext, Kind, Norm, set_field
+from pixsim.validation import finite_number, int_at_least
+
+__all__ = ["CheckName", "ChecksSpec", "monotone", "pgd_le_fgsm", "whitebox_le_blackbox", "near_zero",
+           "run_checks"]
+
+
+class CheckName(ChoiceEnum):
+    """The ``check`` column of the result table."""
+
+    MONOTONE = "monotone"                          # accuracy non-increasing in epsilon
+    PGD_LE_FGSM = "pgd_le_fgsm"                    # PGD accuracy <= FGSM accuracy
+    WHITEBOX_LE_BLACKBOX = "whitebox_le_blackbox"  # PGD/FGSM accuracy <= Square / transfer
+    NEAR_ZERO_AT_LARGE_EPS = "near_zero_at_large_eps"
+
+
+@dataclass(frozen=True)
+class ChecksSpec:
+    """Gradient-masking checks over the accuracy rows computed before it in the suite.
+
+    Tolerance of the comparisons: ``max(tolerance_images / n_images, tolerance_fraction)``.
+    Near-zero check: PGD accuracy <= ``near_zero`` (an absolute accuracy, not chance level)
+    at the largest epsilon of every PGD grid whose largest epsilon reaches ``large_linf``
+    (L_inf) or ``large_l2`` (L2); a row with ``passed`` empty says when no grid reaches it.
+    """
+
+    family: ClassVar[str] = "checks"
+    tolerance_images: int = 1
+    tolerance_fraction: float = 0.005
+    near_zero: float = 0.05
+    large_linf: float = 0.25
+    large_l2: float = 4.0
+
+    def __post_init__(self):
+        set_field(self, "tolerance_images", int_at_least(self.tolerance_images, "tolerance_images", 0))
+        for name in ("tolerance_fraction", "near_zero", "large_linf", "large_l2"):
+            set_field(self, name, finite_number(getattr(self, name), name, "a positive finite number",
+                                                lambda v: v > 0))
+
+    @property
+    def attack(self) -> None:
+        return None
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """Check rows for the accuracy rows the suite produced before this spec."""
+        return run_checks(ctx.rows, self, spec_id)
+
 
 _WHITE = (AttackName.FGSM.value, AttackName.PGD.value)
 _BLACK = (AttackName.SQUARE.value, AttackName.TRANSFER_FGSM.value)
@@ -118,6 +167,3 @@ def run_checks(rows: list[dict], spec: ChecksSpec, spec_id: int) -> list[dict]:
     return (monotone(acc, spec, spec_id) + pgd_le_fgsm(acc, spec, spec_id)
             + whitebox_le_blackbox(acc, spec, spec_id) + near_zero(acc, spec, spec_id))
 
-
-def run(spec: ChecksSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    return run_checks(ctx.rows, spec, spec_id)

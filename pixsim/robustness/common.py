@@ -1,7 +1,13 @@
-"""What every attack family shares: the evaluation context, seeding, batching, rows.
+"""What every evaluation family shares: the vocabularies of the result table, epsilon grids, the
+evaluation context, seeding, batching and result rows.
 
-Result rows are plain dicts with the columns of :data:`RESULT_COLUMNS` (missing ones become
-NaN in the DataFrame); see :mod:`pixsim.robustness.suite` for the table's design.
+A family is one module of this package holding its spec (a frozen dataclass: *what* to run) and
+the spec's ``run(ctx, spec_id)`` (*how*, returning tidy rows); :data:`pixsim.robustness.suite.FAMILIES`
+lists them. Result rows are plain dicts with the columns of :data:`RESULT_COLUMNS` (missing ones
+become NaN in the DataFrame); see :mod:`pixsim.robustness.suite` for the table's design.
+
+All epsilons are in pixel units of images in [0, 1] (an L_inf radius, an L2 radius over the
+C*H*W pixel values, a noise sigma / half-width, or a salt-and-pepper probability).
 """
 
 from __future__ import annotations
@@ -11,15 +17,57 @@ import math
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pixsim.robustness.specs import Kind, Norm
+from pixsim.enums import ChoiceEnum
 
+__all__ = [
+    "AttackName", "Norm", "Kind", "RESULT_COLUMNS", "EXTRA_COLUMNS", "validate_epsilons",
+    "set_field", "spec_params", "derive_seed", "seeded", "ensure_eval", "EvalContext", "predict", "sanitize",
+    "accuracy_sweep", "attack_row",
+]
+
+
+class AttackName(ChoiceEnum):
+    """The ``attack`` column of the result table."""
+
+    CLEAN = "clean"
+    GAUSSIAN = "gaussian"
+    UNIFORM = "uniform"
+    SALT_AND_PEPPER = "salt_and_pepper"
+    TRANSFER_FGSM = "transfer_fgsm"
+    FGSM = "fgsm"
+    PGD = "pgd"
+    SQUARE = "square"
+    AUTOATTACK = "autoattack"
+    BOUNDARY = "boundary"
+
+
+class Norm(ChoiceEnum):
+    """The ``norm`` column: the threat model's norm (``none`` for random noise)."""
+
+    LINF = "Linf"
+    L2 = "L2"
+    NONE = "none"
+
+
+class Kind(ChoiceEnum):
+    """The ``kind`` column of the result table."""
+
+    ATTACK = "attack"        # accuracy at one epsilon
+    BOUNDARY = "boundary"    # Boundary-attack summary of one repeat
+    SPECTRUM = "spectrum"    # radially averaged power at one frequency
+    CHECK = "check"          # one gradient-masking check, pass/fail
+
+
+#: Columns of the result table, in order (before them: the model_info columns; after them:
+#: :data:`EXTRA_COLUMNS`).
 RESULT_COLUMNS = [
     "kind", "spec_id", "attack", "norm", "epsilon", "repeat",
     "accuracy", "clean_accuracy", "n_images", "n_correct", "seconds", "attack_seed", "params",
@@ -30,8 +78,51 @@ RESULT_COLUMNS = [
     # kind == "check"
     "check", "passed", "value", "reference", "tolerance", "detail",
 ]
+#: Columns every row gets from the evaluation call itself.
+EXTRA_COLUMNS = ["device", "eval_seed"]
 
 
+# ------------------------------------------------------------------------------ spec helpers
+def validate_epsilons(epsilons: Sequence[float], *, name: str = "epsilons") -> tuple[float, ...]:
+    """A non-empty grid of finite, non-negative epsilons in ascending order, as a tuple of floats.
+
+    Raises:
+        ValueError: naming the offending value (negative, non-finite, out of order, duplicate).
+        TypeError: not a sequence of numbers.
+    """
+    if isinstance(epsilons, (str, bytes)) or not hasattr(epsilons, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of numbers, got {epsilons!r}")
+    out = []
+    for e in np.asarray(list(epsilons), dtype=object).ravel():
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must contain numbers, got {e!r}")
+        e = float(e)
+        if not math.isfinite(e):
+            raise ValueError(f"{name} must be finite, got {e!r}")
+        if e < 0:
+            raise ValueError(f"{name} must be non-negative (pixel units), got {e!r}")
+        out.append(e)
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    for a, b in zip(out, out[1:]):
+        if not b > a:
+            raise ValueError(f"{name} must be sorted strictly ascending, got {a!r} before {b!r} in {out}")
+    return tuple(out)
+
+
+def set_field(spec: Any, name: str, value: Any) -> None:
+    """Store a normalised value on a frozen spec during its ``__post_init__``."""
+    object.__setattr__(spec, name, value)
+
+
+def spec_params(spec: Any) -> str:
+    """The spec's settings other than attack, norm and grid, as a short stable string (the
+    ``params`` column)."""
+    skip = {"attack", "norm", "epsilons", "source"}
+    return ";".join(f"{f.name}={getattr(spec, f.name)}" for f in fields(spec) if f.name not in skip)
+
+
+# ------------------------------------------------------------------------------ evaluation
 def derive_seed(seed: int, *parts: Any) -> int:
     """A 31-bit seed from the evaluation seed and labels (attack, epsilon index, ...): stable
     across runs and suite orders, different for different labels."""

@@ -7,10 +7,57 @@ channels), not to [0, 1] globally, as in the paper. Noise is drawn from an expli
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
 import torch
 
-from pixsim.robustness.common import EvalContext, accuracy_sweep, attack_row, derive_seed
-from pixsim.robustness.specs import AttackName, NoiseSpec, spec_params
+from pixsim.robustness.common import (AttackName, EvalContext, Norm, accuracy_sweep, attack_row, derive_seed,
+                                      set_field, spec_params, validate_epsilons)
+
+__all__ = ["NOISE_ATTACKS", "NoiseSpec", "clamp_per_image", "add_noise"]
+
+NOISE_ATTACKS = (AttackName.GAUSSIAN, AttackName.UNIFORM, AttackName.SALT_AND_PEPPER)
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Random noise, each image clamped to its own clean [min, max] (PAPER.md section 5).
+
+    ``attack``: gaussian (epsilon = sigma), uniform (+-epsilon), salt_and_pepper (each pixel
+    with probability epsilon gets +1 or -1, random sign). ``norm`` is always ``none``.
+    """
+
+    family: ClassVar[str] = "noise"
+    attack: AttackName | str
+    epsilons: Sequence[float]
+
+    def __post_init__(self):
+        attack = AttackName.parse(self.attack)
+        if attack not in NOISE_ATTACKS:
+            raise ValueError(f"NoiseSpec attack must be one of {[a.value for a in NOISE_ATTACKS]}, "
+                             f"got {attack.value!r}")
+        eps = validate_epsilons(self.epsilons)
+        if attack is AttackName.SALT_AND_PEPPER and eps[-1] > 1:
+            raise ValueError(f"salt_and_pepper epsilons are probabilities <= 1, got {eps[-1]!r}")
+        set_field(self, "attack", attack)
+        set_field(self, "epsilons", eps)
+
+    @property
+    def norm(self) -> Norm:
+        return Norm.NONE
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """One accuracy row per epsilon over all images of ``ctx``."""
+        rows = []
+        for i, eps in enumerate(self.epsilons):
+            seed = derive_seed(ctx.seed, self.attack.value, i)
+            gen = torch.Generator(device=ctx.device).manual_seed(seed)
+            correct, total, sec = accuracy_sweep(
+                ctx, lambda b, x, y: add_noise(x, self.attack, eps, gen), None, f"{self.attack.value} {eps:g}")
+            rows.append(attack_row(ctx, spec_id, self.attack, self.norm, eps, correct, total, sec, seed,
+                                   spec_params(self)))
+        return rows
 
 
 def clamp_per_image(noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -50,15 +97,3 @@ def add_noise(x: torch.Tensor, attack: AttackName | str, epsilon: float,
         raise ValueError(f"not a noise attack: {attack.value!r}; allowed: gaussian, uniform, salt_and_pepper")
     return clamp_per_image(noisy, x)
 
-
-def run(spec: NoiseSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """One accuracy row per epsilon of ``spec`` over all images of ``ctx``."""
-    rows = []
-    for i, eps in enumerate(spec.epsilons):
-        seed = derive_seed(ctx.seed, spec.attack.value, i)
-        gen = torch.Generator(device=ctx.device).manual_seed(seed)
-        correct, total, sec = accuracy_sweep(
-            ctx, lambda b, x, y: add_noise(x, spec.attack, eps, gen), None, f"{spec.attack.value} {eps:g}")
-        rows.append(attack_row(ctx, spec_id, spec.attack, spec.norm, eps, correct, total, sec, seed,
-                               spec_params(spec)))
-    return rows

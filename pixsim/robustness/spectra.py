@@ -9,10 +9,51 @@ square images); bin k holds the frequencies with round(f) == k, k = 0 .. round(m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-from pixsim.robustness.common import EvalContext
-from pixsim.robustness.specs import Kind, SpectrumSpec
+from pixsim.robustness.common import AttackName, EvalContext, Kind, Norm, set_field
+
+__all__ = ["SpectrumSpec", "radial_bins", "radial_power_spectrum"]
+
+
+@dataclass(frozen=True)
+class SpectrumSpec:
+    """Radially averaged Fourier power of the perturbations kept by an earlier spec of the
+    suite (the Boundary attack; the only family that keeps perturbations)."""
+
+    family: ClassVar[str] = "spectrum"
+    source: AttackName | str = AttackName.BOUNDARY
+
+    def __post_init__(self):
+        source = AttackName.parse(self.source)
+        if source is not AttackName.BOUNDARY:
+            raise ValueError(f"SpectrumSpec source must be 'boundary', got {source.value!r}")
+        set_field(self, "source", source)
+
+    @property
+    def attack(self) -> AttackName:
+        return self.source
+
+    @property
+    def norm(self) -> Norm:
+        return Norm.L2
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """``kind == "spectrum"`` rows (one per repeat and frequency) for the perturbations kept
+        by the ``source`` family (repeats with no successful perturbation give no rows)."""
+        rows = []
+        for r, delta in enumerate(ctx.kept.get(self.source.value, [])):
+            if len(delta) == 0:
+                continue
+            freq, power = radial_power_spectrum(delta)
+            for f, p in zip(freq.tolist(), power.tolist()):
+                rows.append({"kind": Kind.SPECTRUM.value, "spec_id": spec_id, "attack": self.source.value,
+                             "norm": self.norm.value, "repeat": r, "n_images": len(delta),
+                             "frequency": f, "power": p})
+        return rows
 
 
 def radial_bins(height: int, width: int) -> torch.Tensor:
@@ -39,17 +80,3 @@ def radial_power_spectrum(perturbations: torch.Tensor) -> tuple[torch.Tensor, to
     keep = count > 0
     return torch.arange(k)[keep], total[keep] / count[keep]
 
-
-def run(spec: SpectrumSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """``kind == "spectrum"`` rows (one per repeat and frequency) for the perturbations kept
-    by the ``spec.source`` family (repeats with no successful perturbation give no rows)."""
-    rows = []
-    for r, delta in enumerate(ctx.kept.get(spec.source.value, [])):
-        if len(delta) == 0:
-            continue
-        freq, power = radial_power_spectrum(delta)
-        for f, p in zip(freq.tolist(), power.tolist()):
-            rows.append({"kind": Kind.SPECTRUM.value, "spec_id": spec_id, "attack": spec.source.value,
-                         "norm": spec.norm.value, "repeat": r, "n_images": len(delta),
-                         "frequency": f, "power": p})
-    return rows

@@ -34,17 +34,87 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pixsim.robustness import blackbox, boundary, checks, noise, spectra, transfer, whitebox
-from pixsim.robustness.common import RESULT_COLUMNS, EvalContext, ensure_eval, predict
 from pixsim.enums import ChoiceEnum
-from pixsim.robustness.specs import (AttackName, BlackBoxSpec, BoundarySpec, ChecksSpec, Kind, NoiseSpec,
-                                     SpectrumSpec, TransferSpec, WhiteBoxSpec, validate_suite)
+from pixsim.robustness.blackbox import BlackBoxSpec
+from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.checks import ChecksSpec
+from pixsim.robustness.common import (EXTRA_COLUMNS, RESULT_COLUMNS, AttackName, EvalContext, Kind, ensure_eval,
+                                      predict)
+from pixsim.robustness.noise import NoiseSpec
+from pixsim.robustness.spectra import SpectrumSpec
+from pixsim.robustness.transfer import TransferSpec
+from pixsim.robustness.whitebox import WhiteBoxSpec
 from pixsim.runtime import resolve_device
+from pixsim.validation import int_at_least
 
-FAMILIES = {NoiseSpec: noise.run, TransferSpec: transfer.run, WhiteBoxSpec: whitebox.run,
-            BlackBoxSpec: blackbox.run, BoundarySpec: boundary.run, SpectrumSpec: spectra.run,
-            ChecksSpec: checks.run}
-EXTRA_COLUMNS = ["device", "eval_seed"]
+__all__ = ["FAMILIES", "validate_suite", "suite_from_data", "SuiteName", "DatasetFamily", "dataset_family",
+           "build_suite", "evaluate", "configure_parser", "run_from_args"]
+
+#: Every evaluation family, by its spec type, in the order the named suites run them. A family is
+#: one module of this package: a frozen spec dataclass whose ``family`` is its name in profile YAML
+#: and whose ``run(ctx, spec_id)`` returns its rows. A new family is a new module listed here.
+FAMILIES = (NoiseSpec, TransferSpec, WhiteBoxSpec, BlackBoxSpec, BoundarySpec, SpectrumSpec, ChecksSpec)
+
+
+def validate_suite(suite) -> list:
+    """Check a suite (list of specs): types known, a SpectrumSpec only after its source."""
+    if isinstance(suite, (str, bytes)) or not hasattr(suite, "__iter__"):
+        raise TypeError(f"suite must be a list of specs or a suite name, got {suite!r}")
+    specs = list(suite)
+    if not specs:
+        raise ValueError("suite must contain at least one spec")
+    seen = set()
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, FAMILIES):
+            raise TypeError(f"suite[{i}] must be one of {[t.__name__ for t in FAMILIES]}, got {spec!r}")
+        if isinstance(spec, SpectrumSpec) and spec.source not in seen:
+            raise ValueError(f"suite[{i}]: SpectrumSpec(source={spec.source.value!r}) needs a "
+                             f"{spec.source.value} spec earlier in the suite")
+        if getattr(spec, "attack", None) is not None:
+            seen.add(spec.attack)
+    return specs
+
+
+def _epsilons(value: Any, where: str) -> Any:
+    """``[0, 0.1, ...]`` as is, or ``{linspace: [start, stop, num]}`` expanded (rounded to 6
+    decimals so the grid reads well in tables)."""
+    if isinstance(value, dict):
+        if set(value) != {"linspace"} or len(value["linspace"]) != 3:
+            raise ValueError(f"{where}.epsilons must be a list or {{linspace: [start, stop, num]}}, got {value!r}")
+        start, stop, num = value["linspace"]
+        return [round(float(e), 6) for e in np.linspace(float(start), float(stop), int(num))]
+    return value
+
+
+def suite_from_data(suite: Any) -> Any:
+    """A robustness suite from profile data (YAML, papermill): a suite name (returned unchanged,
+    for :func:`build_suite`) or a list of mappings, each with ``family`` (the ``family`` of a spec
+    in :data:`FAMILIES`: noise, transfer, whitebox, blackbox, boundary, spectrum, checks) and that
+    spec's fields; ``epsilons`` may be ``{linspace: [start, stop, num]}``.
+
+    Returns the name, or a list of spec objects (validated by their constructors).
+    """
+    if isinstance(suite, str):
+        return suite
+    if not isinstance(suite, (list, tuple)) or not suite:
+        raise ValueError(f"suite must be a suite name or a non-empty list of spec mappings, got {suite!r}")
+    by_family = {spec.family: spec for spec in FAMILIES}
+    out = []
+    for i, entry in enumerate(suite):
+        where = f"suite[{i}]"
+        if not isinstance(entry, dict) or "family" not in entry:
+            raise ValueError(f"{where} must be a mapping with a 'family' key, got {entry!r}")
+        fields = dict(entry)
+        family = fields.pop("family")
+        if family not in by_family:
+            raise ValueError(f"{where}.family {family!r} is unknown; expected one of {sorted(by_family)}")
+        if "epsilons" in fields:
+            fields["epsilons"] = _epsilons(fields["epsilons"], where)
+        try:
+            out.append(by_family[family](**fields))
+        except TypeError as exc:
+            raise ValueError(f"{where} ({family}): {exc}") from exc
+    return out
 
 
 class SuiteName(ChoiceEnum):
@@ -157,7 +227,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
             (with a warning if it was training) and moved to ``device``.
         images: float tensor [N, C, H, W] in [0, 1] (the test set, or a subset).
         labels: int64 [N] true labels.
-        suite: a list of specs (:mod:`pixsim.robustness.specs`) or a suite name
+        suite: a list of specs (one per family, :data:`FAMILIES`) or a suite name
             (:class:`SuiteName`; grids chosen by ``model_info["dataset"]``, else the image size).
         model_info: identifying columns copied into every row (e.g. dataset, alpha, seed).
         source_model: source of transferred FGSM; without it transfer specs are skipped with a
@@ -172,10 +242,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
     clash = sorted(set(model_info) & set(RESULT_COLUMNS + EXTRA_COLUMNS))
     if clash:
         raise ValueError(f"model_info keys {clash} clash with result columns; rename them (e.g. 'model_{clash[0]}')")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    seed, batch_size = int_at_least(seed, "seed", 0), int_at_least(batch_size, "batch_size")
     images, labels = _check_data(images, labels)
     if isinstance(suite, (str, SuiteName)):
         suite = build_suite(suite, model_info.get("dataset"), tuple(images.shape[1:]))
@@ -184,8 +251,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
     model = ensure_eval(model, "model").to(dev)
     if source_model is not None:
         source_model = ensure_eval(source_model, "source_model").to(dev)
-    ctx = EvalContext(model=model, images=images, labels=labels, device=dev, seed=int(seed),
-                      batch_size=int(batch_size), progress=progress, source_model=source_model)
+    ctx = EvalContext(model=model, images=images, labels=labels, device=dev, seed=seed,
+                      batch_size=batch_size, progress=progress, source_model=source_model)
     t0 = time.perf_counter()
     ctx.clean_pred = predict(model, images, dev, batch_size)
     clean = ctx.clean_accuracy
@@ -197,9 +264,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
             warnings.warn("suite has transferred FGSM but no source_model was given; skipping it", UserWarning,
                           stacklevel=2)
             continue
-        ctx.rows.extend(FAMILIES[type(spec)](spec, ctx, i))
+        ctx.rows.extend(spec.run(ctx, i))
     table = pd.DataFrame(ctx.rows).reindex(columns=RESULT_COLUMNS)
-    table["device"], table["eval_seed"] = str(dev), int(seed)
+    table["device"], table["eval_seed"] = str(dev), seed
     for k, v in reversed(list(model_info.items())):
         table.insert(0, k, [v] * len(table))
     return table
@@ -235,10 +302,10 @@ def _model_info(meta: dict, path: str) -> dict[str, Any]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """``pixsim attack``: load the checkpoint and its data set's test split, evaluate, write CSV."""
-    from pixsim.data import load_dataset
-    from pixsim.train import load_checkpoint
+    from pixsim.checkpoint import load_checkpoint
+    from pixsim.data import load_split
 
-    if Path(args.checkpoint).is_dir():  # a run directory: its train_summary.json names the file
+    if Path(args.checkpoint).is_dir():  # a run directory: its record names the checkpoint
         from pixsim.results import find_checkpoint
         args.checkpoint = str(find_checkpoint(args.checkpoint))
     model, meta = load_checkpoint(args.checkpoint, args.device)
@@ -246,12 +313,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if "dataset" not in cfg:
         raise ValueError(f"checkpoint {args.checkpoint!r} has no config['dataset']; cannot pick its test set")
     source = load_checkpoint(args.source, args.device)[0] if args.source else None
-    extra = {"n": args.limit} if cfg["dataset"] == "synthetic" and args.limit else {}
-    if cfg["dataset"] == "synthetic" and "synthetic_size" in cfg:
-        extra["size"] = cfg["synthetic_size"]
-    test = load_dataset(cfg["dataset"], "test", root=args.data_root or cfg.get("data_root"),
-                        grayscale=getattr(model, "in_channels", 1) == 1, limit=args.limit,
-                        seed=int(cfg.get("seed", 0)), **extra)
+    test = load_split(cfg["dataset"], "test", limit=args.limit, root=args.data_root or cfg.get("data_root"),
+                      synthetic_size=cfg.get("synthetic_size", 32))
     images = test.batch(torch.arange(len(test)))
     specs = build_suite(args.suite, cfg["dataset"], tuple(images.shape[1:]))
     if args.blackbox_images is not None:
@@ -268,6 +331,3 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(f"{len(table)} rows -> {out} ({int(n_checks.sum())} checks, {failed} failed)")
     return 0
 
-
-__all__ = ["evaluate", "build_suite", "SuiteName", "DatasetFamily", "dataset_family", "configure_parser",
-           "run_from_args", "FAMILIES"]

@@ -8,12 +8,51 @@ the source model only needs to be an ``nn.Module`` mapping [0, 1] images to logi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pixsim.robustness.common import EvalContext, accuracy_sweep, attack_row
-from pixsim.robustness.specs import TransferSpec, spec_params
+from pixsim.robustness.common import (AttackName, EvalContext, Norm, accuracy_sweep, attack_row, set_field,
+                                      spec_params, validate_epsilons)
+
+__all__ = ["TransferSpec", "gradient_sign", "transfer_fgsm"]
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """Transferred FGSM: x + eps * sign(grad_x CE(source(x), y)), clamped to [0, 1]; L_inf.
+
+    Needs the evaluation's ``source_model``; :func:`pixsim.robustness.suite.evaluate` skips the
+    spec with a warning without one.
+    """
+
+    family: ClassVar[str] = "transfer"
+    epsilons: Sequence[float]
+
+    def __post_init__(self):
+        set_field(self, "epsilons", validate_epsilons(self.epsilons))
+
+    @property
+    def attack(self) -> AttackName:
+        return AttackName.TRANSFER_FGSM
+
+    @property
+    def norm(self) -> Norm:
+        return Norm.LINF
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """One accuracy row per epsilon (the target model's accuracy on images perturbed with
+        ``ctx.source_model``'s gradient sign)."""
+        rows = []
+        for eps in self.epsilons:
+            correct, total, sec = accuracy_sweep(
+                ctx, lambda b, x, y: transfer_fgsm(ctx.source_model, x, y, eps), None, f"transfer_fgsm {eps:g}")
+            rows.append(attack_row(ctx, spec_id, self.attack, self.norm, eps, correct, total, sec, None,
+                                   spec_params(self)))
+        return rows
 
 
 def gradient_sign(source: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -31,16 +70,3 @@ def transfer_fgsm(source: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: 
         raise ValueError(f"epsilon must be non-negative, got {epsilon!r}")
     return (x + epsilon * gradient_sign(source, x, y)).clamp(0, 1).detach()
 
-
-def run(spec: TransferSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """One accuracy row per epsilon; ``ctx.source_model`` must be set (the suite skips this
-    spec with a warning when it is not)."""
-    if ctx.source_model is None:
-        raise ValueError("transferred FGSM needs a source model (source_model=...)")
-    rows = []
-    for eps in spec.epsilons:
-        correct, total, sec = accuracy_sweep(
-            ctx, lambda b, x, y: transfer_fgsm(ctx.source_model, x, y, eps), None, f"transfer_fgsm {eps:g}")
-        rows.append(attack_row(ctx, spec_id, spec.attack, spec.norm, eps, correct, total, sec, None,
-                               spec_params(spec)))
-    return rows

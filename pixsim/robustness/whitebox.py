@@ -12,13 +12,76 @@ a misclassified result if any restart found one, else the one with the highest c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
 import torch
 import torchattacks
 from torch import nn
 from torch.nn import functional as F
 
-from pixsim.robustness.common import EvalContext, accuracy_sweep, attack_row, derive_seed, sanitize, seeded
-from pixsim.robustness.specs import AttackName, Norm, WhiteBoxSpec, spec_params
+from pixsim.robustness.common import (AttackName, EvalContext, Norm, accuracy_sweep, attack_row, derive_seed,
+                                      sanitize, seeded, set_field, spec_params, validate_epsilons)
+from pixsim.validation import finite_number, int_at_least
+
+__all__ = ["WHITEBOX_ATTACKS", "WhiteBoxSpec", "make_attack", "attack_batch"]
+
+WHITEBOX_ATTACKS = (AttackName.FGSM, AttackName.PGD)
+
+
+@dataclass(frozen=True)
+class WhiteBoxSpec:
+    """FGSM (L_inf only) or PGD (L_inf or L2) through torchattacks.
+
+    PGD step size = ``step_size_factor * epsilon / steps`` (Madry et al.'s 2.5 rule by default);
+    ``restarts`` independent runs, keeping per image the worst case (misclassified first, then
+    highest cross-entropy). Budget for CPU runs: ``max_images`` attacks only the first that many
+    evaluation images (None: all), so a white-box subset is nested in the other families' images.
+    """
+
+    family: ClassVar[str] = "whitebox"
+    attack: AttackName | str
+    norm: Norm | str
+    epsilons: Sequence[float]
+    steps: int = 10
+    step_size_factor: float = 2.5
+    random_start: bool = True
+    restarts: int = 1
+    max_images: int | None = None
+
+    def __post_init__(self):
+        attack, norm = AttackName.parse(self.attack), Norm.parse(self.norm)
+        if attack not in WHITEBOX_ATTACKS:
+            raise ValueError(f"WhiteBoxSpec attack must be one of {[a.value for a in WHITEBOX_ATTACKS]}, "
+                             f"got {attack.value!r}")
+        allowed = (Norm.LINF,) if attack is AttackName.FGSM else (Norm.LINF, Norm.L2)
+        if norm not in allowed:
+            raise ValueError(f"{attack.value} supports norms {[n.value for n in allowed]}, got {norm.value!r}")
+        set_field(self, "attack", attack)
+        set_field(self, "norm", norm)
+        set_field(self, "epsilons", validate_epsilons(self.epsilons))
+        set_field(self, "steps", int_at_least(self.steps, "steps"))
+        set_field(self, "restarts", int_at_least(self.restarts, "restarts"))
+        set_field(self, "step_size_factor", finite_number(self.step_size_factor, "step_size_factor",
+                                                          "a positive finite number", lambda v: v > 0))
+        if not isinstance(self.random_start, bool):
+            raise TypeError(f"random_start must be a bool, got {self.random_start!r}")
+        if self.max_images is not None:
+            set_field(self, "max_images", int_at_least(self.max_images, "max_images"))
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        """One accuracy row per epsilon over all images, or the first ``max_images`` (true labels)."""
+        idx = torch.arange(self.max_images) if self.max_images is not None and self.max_images < ctx.n else None
+        rows = []
+        for i, eps in enumerate(self.epsilons):
+            seed = derive_seed(ctx.seed, self.attack.value, self.norm.value, i)
+            with seeded(seed, ctx.device):
+                correct, total, sec = accuracy_sweep(
+                    ctx, lambda b, x, y: attack_batch(ctx.model, x, y, self, eps), idx,
+                    f"{self.attack.value} {self.norm.value} {eps:g}")
+            rows.append(attack_row(ctx, spec_id, self.attack, self.norm, eps, correct, total, sec, seed,
+                                   spec_params(self), idx))
+        return rows
 
 
 def make_attack(model: nn.Module, spec: WhiteBoxSpec, epsilon: float) -> torchattacks.attack.Attack:
@@ -53,18 +116,3 @@ def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: White
         best_wrong, best_loss = best_wrong | wrong, torch.where(better, loss, best_loss)
     return best.detach()
 
-
-def run(spec: WhiteBoxSpec, ctx: EvalContext, spec_id: int) -> list[dict]:
-    """One accuracy row per epsilon of ``spec`` over all images, or the first ``max_images``
-    (true labels)."""
-    idx = torch.arange(spec.max_images) if spec.max_images is not None and spec.max_images < ctx.n else None
-    rows = []
-    for i, eps in enumerate(spec.epsilons):
-        seed = derive_seed(ctx.seed, spec.attack.value, spec.norm.value, i)
-        with seeded(seed, ctx.device):
-            correct, total, sec = accuracy_sweep(
-                ctx, lambda b, x, y: attack_batch(ctx.model, x, y, spec, eps), idx,
-                f"{spec.attack.value} {spec.norm.value} {eps:g}")
-        rows.append(attack_row(ctx, spec_id, spec.attack, spec.norm, eps, correct, total, sec, seed,
-                               spec_params(spec), idx))
-    return rows
