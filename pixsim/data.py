@@ -1,14 +1,17 @@
-"""Data sets, the paper's CIFAR augmentation, the validation split and the regularization set.
+"""Data sets as pixsim sees them: one split loader for every stage, the paper's CIFAR
+augmentation, the validation split and the regularization set.
 
-Public API (see ``contract.md``):
-
-- :class:`DatasetName`, :class:`Split` (string enums with ``parse``).
-- :class:`ImageSet`: images [N, C, H, W] (uint8 0..255 as stored, or float32 in [0, 1]) with
-  labels; :meth:`ImageSet.batch` gives float32 [B, C, H, W] in [0, 1] on demand.
-- :func:`load_dataset`: ``cifar10``, ``cifar100``, ``mnist``, ``fashion_mnist`` (torchvision's
-  classes and file formats; where they are looked for: :mod:`pixsim.data_sources`),
-  ``image_folder`` (ImageNet-style regularization images, 36 x 64) and ``synthetic``.
-  Missing data raises :class:`DatasetNotFoundError` (a ``FileNotFoundError``).
+- :func:`load_split`: one split of a data set as training, evaluation (``pixsim attack``, the
+  robustness notebook), the results and the notebooks all load it. It owns the data set options
+  (the ``synthetic`` set's size and number of images) and the data seed (:data:`DATA_SEED`).
+- :func:`load_dataset`: any split with every option: ``cifar10``, ``cifar100``, ``mnist``,
+  ``fashion_mnist`` (torchvision's classes and file formats; where they are looked for and how
+  their files are read: :mod:`pixsim.data_io`), ``image_folder`` (ImageNet-style regularization
+  images, 36 x 64) and ``synthetic``. Missing data raises
+  :class:`pixsim.data_io.DatasetNotFoundError` (a ``FileNotFoundError``).
+- :class:`DatasetName`, :class:`Split` (string enums with ``parse``); :class:`ImageSet`: images
+  [N, C, H, W] (uint8 0..255 as stored, or float32 in [0, 1]) with labels;
+  :meth:`ImageSet.batch` gives float32 [B, C, H, W] in [0, 1] on demand.
 - :func:`augment_cifar` (with :func:`draw_crop_flip` / :func:`crop_flip`),
   :func:`validation_split`, :func:`regularization_images`, :func:`to_grayscale`.
 """
@@ -22,30 +25,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pixsim.data_sources import ENV_VAR, SYSTEM_LOCATIONS, default_data_dir, load_cifar, load_image_folder, load_mnist_type
-from pixsim.datasets_io import CIFAR10Files, CIFAR100Files, DatasetNotFoundError, read_idx, to_grayscale
+from pixsim.data_io import load_cifar, load_image_folder, load_mnist_type
 from pixsim.enums import ChoiceEnum
-from pixsim.validation import int_at_least
+from pixsim.validation import finite_number, int_at_least
 
 __all__ = [
-    "DatasetName",
-    "Split",
-    "ImageSet",
-    "DatasetNotFoundError",
-    "load_dataset",
-    "synthetic_dataset",
-    "draw_crop_flip",
-    "crop_flip",
-    "augment_cifar",
-    "validation_split",
+    "DatasetName", "Split", "ImageSet", "DATA_SEED", "CIFAR_TYPE", "load_split", "load_dataset",
+    "synthetic_dataset", "to_grayscale", "draw_crop_flip", "crop_flip", "augment_cifar", "validation_split",
     "regularization_images",
-    "to_grayscale",
-    "read_idx",
-    "CIFAR10Files",
-    "CIFAR100Files",
-    "ENV_VAR",
-    "SYSTEM_LOCATIONS",
-    "default_data_dir",
 ]
 
 
@@ -66,6 +53,12 @@ class Split(ChoiceEnum):
     TRAIN = "train"
     TEST = "test"
 
+
+#: Seed of the data themselves (the ``synthetic`` set's class patterns and images, and the frozen
+#: augmentation of a regularization set). Fixed, so that every seed of an experiment, and the
+#: transfer-attack source model, see one and the same data set, as with a real data set; a run's
+#: own seed drives its initialisation, data order and validation split.
+DATA_SEED = 0
 
 #: Data sets the paper augments (random crop + flip); the synthetic stand-in is allowed for tests.
 CIFAR_TYPE = (DatasetName.CIFAR10, DatasetName.CIFAR100, DatasetName.SYNTHETIC)
@@ -135,19 +128,41 @@ class ImageSet:
         return ImageSet(self.images.to(device), self.labels.to(device), self.num_classes, self.name, self.split)
 
 
-def _check_limit(limit) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
-    return int(limit)
 
 
-#: Seed of the data themselves (the ``synthetic`` set's class patterns and images, and the frozen
-#: augmentation of a regularization set). Fixed, so that every seed of an experiment, and the
-#: transfer-attack source model, see one and the same data set, as with a real data set; a run's
-#: own seed drives its initialisation, data order and validation split.
-DATA_SEED = 0
+def load_split(
+    dataset,
+    split="train",
+    *,
+    limit: int | None = None,
+    root=None,
+    download: bool = False,
+    synthetic_size: int = 32,
+    **read_options,
+) -> ImageSet:
+    """One split of a data set as every stage of pixsim loads it: training (train and test
+    splits, regularization labels), ``pixsim attack``, the robustness and similarity notebooks and
+    :func:`pixsim.results.load_test_set`. Grayscale; the data seed is :data:`DATA_SEED`, whatever
+    the run's seed, so every run of an experiment sees one and the same data set.
+
+    Args:
+        dataset: a :class:`DatasetName` or its value (a run's ``TrainConfig.dataset``).
+        split: ``"train"`` or ``"test"``.
+        limit: the first ``limit`` images (None: all). For ``synthetic`` it is also the number of
+            images generated (None: 1000), so equal limits give equal images.
+        root, download: as in :func:`load_dataset` (``TrainConfig.data_root``, ``.download``).
+        synthetic_size: image side of the ``synthetic`` set (``TrainConfig.synthetic_size``);
+            ignored by the other data sets.
+        **read_options: ``verify_checksums``, ``progress`` of :func:`load_dataset`.
+
+    Returns:
+        :class:`ImageSet` (uint8 images for the stored data sets, float32 for ``synthetic``).
+    """
+    options = {}
+    if DatasetName.parse(dataset) is DatasetName.SYNTHETIC:
+        options = {"size": synthetic_size, **({"n": limit} if limit else {})}
+    return load_dataset(dataset, split, root=root, download=download, limit=limit, seed=DATA_SEED, **options,
+                        **read_options)
 
 
 def load_dataset(
@@ -192,7 +207,8 @@ def load_dataset(
         DatasetNotFoundError: the data set is nowhere (the message lists every place searched
             and how to get it).
     """
-    name, split, limit = DatasetName.parse(name), Split.parse(split), _check_limit(limit)
+    name, split = DatasetName.parse(name), Split.parse(split)
+    limit = None if limit is None else int_at_least(limit, "limit")
     if options and name is not DatasetName.SYNTHETIC:
         raise TypeError(f"unexpected keyword arguments {sorted(options)} for data set {name.value!r}")
     if name is DatasetName.SYNTHETIC:
@@ -242,12 +258,10 @@ def synthetic_dataset(
     """
     split = Split.parse(split)
     for key, value, lo in (("n", n, 1), ("size", size, 4), ("num_classes", num_classes, 2), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-            raise ValueError(f"synthetic {key} must be an integer >= {lo}, got {value!r}")
+        int_at_least(value, f"synthetic {key}", lo)
     if channels not in (1, 3):
         raise ValueError(f"synthetic channels must be 1 or 3, got {channels!r}")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"synthetic noise must be a finite number >= 0, got {noise!r}")
+    finite_number(noise, "synthetic noise", "a finite number >= 0", lambda v: v >= 0)
     rng = np.random.default_rng([int(seed), 0])
     grid = torch.from_numpy(rng.normal(0.5, 0.2, size=(num_classes, channels, 4, 4))).float()
     patterns = F.interpolate(grid, size=(size, size), mode="bilinear", align_corners=True)
@@ -256,6 +270,40 @@ def synthetic_dataset(
     eps = torch.from_numpy(rng.standard_normal(size=(n, channels, size, size), dtype=np.float32))
     images = (patterns[labels] + float(noise) * eps).clamp_(0.0, 1.0)
     return images.contiguous(), labels, int(num_classes)
+
+
+def to_grayscale(images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """RGB -> luma with the ITU-R 601-2 weights L = 0.299 R + 0.587 G + 0.114 B.
+
+    For uint8 input the result is bit-exact with PIL's ``Image.convert("L")`` (the conversion the
+    paper's torchvision ``Grayscale`` transform uses): fixed point
+    ``(19595 R + 38470 G + 7471 B + 32768) >> 16``, i.e. the weights rounded to 16 bits and the
+    result rounded to the nearest integer. Float input uses the exact weights.
+
+    Args:
+        images: [N, 3, H, W] uint8 (0..255) or floating (e.g. [0, 1]); [N, 1, H, W] is returned
+            unchanged.
+        chunk: images converted per step (bounds the int32 temporary for uint8 input).
+
+    Returns:
+        [N, 1, H, W] with the input's dtype and device.
+    """
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be [N, 1 or 3, H, W], got shape {tuple(images.shape)}")
+    if images.shape[1] == 1:
+        return images
+    if images.dtype == torch.uint8:
+        out = torch.empty((images.shape[0], 1, *images.shape[2:]), dtype=torch.uint8, device=images.device)
+        for s in range(0, images.shape[0], chunk):
+            part = images[s : s + chunk]
+            acc = part[:, 0:1].to(torch.int32) * 19595
+            acc.add_(part[:, 1:2].to(torch.int32), alpha=38470).add_(part[:, 2:3].to(torch.int32), alpha=7471)
+            out[s : s + chunk] = acc.add_(0x8000).bitwise_right_shift_(16)
+        return out
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images * w).sum(1, keepdim=True)
 
 
 # ------------------------------------------------------------------------------ augmentation
@@ -271,8 +319,7 @@ def draw_crop_flip(
     Returns:
         (dy int64 [batch], dx int64 [batch], flip bool [batch]).
     """
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+    int_at_least(padding, "padding", 0)
     device = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(0, 2 * padding + 1, (batch, 2), generator=generator, device=device)
     flip = torch.rand(batch, generator=generator, device=device) < 0.5
@@ -330,8 +377,6 @@ def augment_cifar(x: torch.Tensor, generator: torch.Generator | None = None, *, 
     Returns:
         [B, C, H, W] augmented copy, same dtype and device.
     """
-    if x.ndim != 4:
-        raise ValueError(f"x must be [B, C, H, W], got shape {tuple(x.shape)}")
     dy, dx, flip = draw_crop_flip(x.shape[0], padding, generator)
     return crop_flip(x, dy, dx, flip, padding)
 
@@ -349,8 +394,7 @@ def validation_split(n: int, fraction: float = 0.01, seed: int = 0) -> tuple[tor
     int_at_least(n, "n", 2)
     if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    int_at_least(seed, "seed", 0)
     n_val = min(max(1, int(math.floor(fraction * n + 0.5))), n - 1)
     perm = torch.randperm(int(n), generator=torch.Generator().manual_seed(int(seed)))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
@@ -362,26 +406,24 @@ def regularization_images(
     n: int,
     *,
     root=None,
-    frozen_augmentation: bool = False,
-    seed: int = 0,
     download: bool = False,
+    frozen_augmentation: bool = False,
+    synthetic_size: int = 32,
     verify_checksums: bool = True,
-    dataset_options: dict | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
-    """The regularization set: the first ``n`` training images, grayscale, float32 in [0, 1].
+    """The regularization set: the first ``n`` training images (:func:`load_split`), grayscale,
+    float32 in [0, 1].
 
     Args:
         name: a :class:`DatasetName` (``image_folder`` gives the paper's 36 x 64 ImageNet-style
             images).
         n: number of images (>= 2); more than the data set holds is a ValueError.
-        root, download, verify_checksums, progress: as in :func:`load_dataset`.
+        root, download, synthetic_size: as in :func:`load_split`.
         frozen_augmentation: augment once (:func:`augment_cifar` with a generator seeded by
-            ``seed``) and keep those images fixed, as the paper's code does. CIFAR-type data only
-            (``cifar10``, ``cifar100``, and ``synthetic`` as their test stand-in).
-        seed: seed of the frozen augmentation (and of ``synthetic`` data).
-        dataset_options: ``synthetic`` options (``size``, ``channels``, ...; its ``n`` defaults
-            to ``n``).
+            :data:`DATA_SEED`) and keep those images fixed, as the paper's code does. CIFAR-type
+            data only (``cifar10``, ``cifar100``, and ``synthetic`` as their test stand-in).
+        verify_checksums, progress: as in :func:`load_dataset`.
 
     Returns:
         float32 [n, 1, H, W] in [0, 1].
@@ -391,16 +433,11 @@ def regularization_images(
     if frozen_augmentation and name not in CIFAR_TYPE:
         allowed = ", ".join(d.value for d in CIFAR_TYPE)
         raise ValueError(f"frozen_augmentation is for CIFAR-type data ({allowed}), not {name.value!r}")
-    options = dict(dataset_options or {})
-    if name is DatasetName.SYNTHETIC:
-        options.setdefault("n", int(n))
-    data = load_dataset(
-        name, "train", root=root, grayscale=True, download=download, limit=int(n), seed=seed,
-        verify_checksums=verify_checksums, progress=progress, **options,
-    )
+    data = load_split(name, "train", limit=n, root=root, download=download, synthetic_size=synthetic_size,
+                      verify_checksums=verify_checksums, progress=progress)
     if len(data) < n:
         raise ValueError(f"asked for n={n} regularization images but {name.value} train holds only {len(data)}")
     images = data.float_images()
     if frozen_augmentation:
-        images = augment_cifar(images, torch.Generator().manual_seed(int(seed)))
+        images = augment_cifar(images, torch.Generator().manual_seed(DATA_SEED))
     return images

@@ -257,7 +257,7 @@ def model_info(metadata: dict[str, Any], **labels: Any) -> dict[str, Any]:
 
 def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: str | None = None):
     """The test split a training run was evaluated on, from its config dict (checkpoint
-    metadata): same data set, data seed and synthetic options as ``pixsim.train``.
+    metadata): :func:`pixsim.data.load_split` with the run's data set options.
 
     Args:
         config: the run's TrainConfig as a dict.
@@ -267,11 +267,8 @@ def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: s
     Returns:
         ``pixsim.data.ImageSet`` (images uint8 or float32 [N, C, H, W]; ``float_images()`` in [0, 1]).
     """
-    from pixsim.data import DATA_SEED, load_dataset
+    from pixsim.data import load_split
 
-    limit = limit if limit is not None else config.get("test_limit")
-    options = {}
-    if config["dataset"] == "synthetic":
-        options = {"size": config.get("synthetic_size", 32), **({"n": limit} if limit else {})}
-    return load_dataset(config["dataset"], "test", root=data_root or config.get("data_root"),
-                        limit=limit, seed=DATA_SEED, download=bool(config.get("download", False)), **options)
+    return load_split(config["dataset"], "test", limit=limit if limit is not None else config.get("test_limit"),
+                      root=data_root or config.get("data_root"), download=bool(config.get("download", False)),
+                      synthetic_size=config.get("synthetic_size", 32))

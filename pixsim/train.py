@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from pixsim.checkpoint import (FORMAT, FORMAT_VERSION, atomic_save, capture_rng_state, load_checkpoint,
                                read_checkpoint, restore_rng_state)
 from pixsim.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
-from pixsim.data import DATA_SEED, augment_cifar, load_dataset, regularization_images, validation_split
+from pixsim.data import augment_cifar, load_split, regularization_images, validation_split
 from pixsim.models import build_model
 from pixsim.pairs import PairSampler
 from pixsim.runtime import environment_versions, git_revision, resolve_device, seed_everything, use_all_cores
@@ -85,8 +85,8 @@ class _Similarity:
         name = cfg.reg_dataset_name
         try:
             images = regularization_images(name, cfg.n_reg, root=cfg.data_root, download=cfg.download,
-                                           frozen_augmentation=cfg.frozen_reg_augmentation, seed=DATA_SEED,
-                                           dataset_options={"size": cfg.synthetic_size} if name == "synthetic" else None)
+                                           frozen_augmentation=cfg.frozen_reg_augmentation,
+                                           synthetic_size=cfg.synthetic_size)
         except ValueError as exc:
             raise ConfigError("n_reg", f"got {cfg.n_reg!r}; the regularization set refused it: {exc}") from exc
         cfg.check_n_reg(len(images))  # a set shorter than n_reg gives fewer images
@@ -98,8 +98,8 @@ class _Similarity:
                               f"size {tuple(image_shape)}, got {tuple(images.shape[1:])}; use 'separate' or 'joint'")
         labels = feature_net = None
         if cfg.target_kind == "categorical":
-            extra = {"n": cfg.n_reg, "size": cfg.synthetic_size} if name == "synthetic" else {}
-            labels = load_dataset(name, "train", root=cfg.data_root, download=cfg.download, limit=cfg.n_reg, seed=DATA_SEED, **extra).labels
+            labels = load_split(name, "train", limit=cfg.n_reg, root=cfg.data_root, download=cfg.download,
+                                synthetic_size=cfg.synthetic_size).labels
         if cfg.target_kind == "features":
             net, _ = load_checkpoint(cfg.target_path, device="cpu")
             feature_net = lambda x: net.forward_features(x)[1][3]  # stage 3 output  # noqa: E731
@@ -147,15 +147,9 @@ class _Similarity:
 
 def _load_data(cfg: TrainConfig) -> tuple[Any, Any, Any]:
     """(train, validation, test) ImageSets: the 1% validation split is held out of train."""
-    def opts(limit: int | None) -> dict[str, int]:
-        if cfg.dataset != "synthetic":
-            return {}
-        return {"size": cfg.synthetic_size, **({"n": limit} if limit else {})}
-
-    full = load_dataset(cfg.dataset, "train", root=cfg.data_root, download=cfg.download, limit=cfg.train_limit, seed=DATA_SEED,
-                        **opts(cfg.train_limit))
-    test = load_dataset(cfg.dataset, "test", root=cfg.data_root, download=cfg.download, limit=cfg.test_limit, seed=DATA_SEED,
-                        **opts(cfg.test_limit))
+    full, test = (load_split(cfg.dataset, split, limit=limit, root=cfg.data_root, download=cfg.download,
+                             synthetic_size=cfg.synthetic_size)
+                  for split, limit in (("train", cfg.train_limit), ("test", cfg.test_limit)))
     if len(full) < 2 * cfg.batch_size:
         raise ConfigError("train_limit", f"{len(full)} training images is fewer than two batches of "
                           f"batch_size={cfg.batch_size}; use more images or a smaller batch_size")

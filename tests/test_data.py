@@ -16,21 +16,21 @@ import torchvision
 from PIL import Image
 
 from fake_data import write_cifar10_root, write_cifar100_root, write_idx, write_mnist_files, write_mnist_root
-from pixsim import data_sources
+from pixsim import data_io
 from pixsim.data import (
-    CIFAR10Files,
+    DATA_SEED,
     DatasetName,
-    DatasetNotFoundError,
     ImageSet,
     augment_cifar,
     crop_flip,
     draw_crop_flip,
     load_dataset,
-    read_idx,
+    load_split,
     regularization_images,
     to_grayscale,
     validation_split,
 )
+from pixsim.data_io import CIFAR10Files, DatasetNotFoundError, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -44,7 +44,7 @@ def isolated_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def no_system_copies(monkeypatch, tmp_path):
-    monkeypatch.setattr(data_sources, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "no-debian-copy"]})
+    monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "no-debian-copy"]})
 
 
 # ------------------------------------------------------------------------------------- idx
@@ -121,9 +121,9 @@ def test_pixsim_data_subfolder_and_root_precedence(tmp_path, monkeypatch, no_sys
 def test_system_copy_before_default_download_folder(tmp_path, monkeypatch):
     system = write_mnist_files(tmp_path / "debian", seed=1)
     write_mnist_root(tmp_path / "cache" / "pixsim", name="fashion_mnist", layout="torchvision", seed=2)
-    monkeypatch.setattr(data_sources, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "debian"]})
+    monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "debian"]})
     _check_mnist(load_dataset("fashion_mnist"), system, "train", "fashion_mnist")
-    monkeypatch.setattr(data_sources, "SYSTEM_LOCATIONS", {})
+    monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {})
     assert not torch.equal(load_dataset("fashion_mnist").images[:, 0], torch.from_numpy(system["train_images"]))
 
 
@@ -131,7 +131,7 @@ def test_limit_takes_first_images(tmp_path):
     written = write_mnist_root(tmp_path, layout="flat", compress=True, n_train=7)
     ds = load_dataset("mnist", root=tmp_path, limit=4)
     assert len(ds) == 4 and torch.equal(ds.images[:, 0], torch.from_numpy(written["train_images"][:4]))
-    with pytest.raises(ValueError, match="limit must be a positive integer or None, got 0"):
+    with pytest.raises(ValueError, match="limit must be an integer >= 1, got 0"):
         load_dataset("mnist", root=tmp_path, limit=0)
 
 
@@ -265,6 +265,20 @@ def test_synthetic_deterministic_and_learnable():
         load_dataset("synthetic", channels=2)
 
 
+def test_load_split_owns_the_data_seed_and_synthetic_options(tmp_path):
+    """Every stage loads a split through load_split: one fixed data seed, and for synthetic the
+    number of images is the limit and the side is synthetic_size."""
+    test = load_split("synthetic", "test", limit=30, synthetic_size=12)
+    expected = load_dataset("synthetic", "test", n=30, size=12, limit=30, seed=DATA_SEED)
+    assert test.images.shape == (30, 1, 12, 12)
+    assert torch.equal(test.images, expected.images) and torch.equal(test.labels, expected.labels)
+    assert len(load_split("synthetic")) == 1000 and load_split("synthetic").shape == (1, 32, 32)
+    written = write_cifar10_root(tmp_path, per_batch=4)
+    cifar = load_split("cifar10", limit=3, root=tmp_path, synthetic_size=12, verify_checksums=False)
+    assert cifar.shape == (1, 32, 32)  # synthetic_size concerns the synthetic set only
+    assert torch.equal(cifar.images, to_grayscale(torch.from_numpy(written["train_images"][:3])))
+
+
 # ------------------------------------------------------------------------- validation split
 @pytest.mark.parametrize("n,expected", [(2, 1), (50, 1), (149, 1), (150, 2), (1000, 10), (50000, 500)])
 def test_validation_split_sizes_and_disjoint(n, expected):
@@ -337,13 +351,13 @@ def test_regularization_images_first_n(tmp_path):
     assert reg.shape == (6, 1, 32, 32) and reg.dtype == torch.float32
     expected = to_grayscale(torch.from_numpy(written["train_images"][:6])).float() / 255
     assert torch.equal(reg, expected)
-    frozen = regularization_images("cifar10", 6, root=tmp_path, verify_checksums=False, frozen_augmentation=True, seed=9)
-    assert torch.equal(frozen, augment_cifar(expected, torch.Generator().manual_seed(9)))
+    frozen = regularization_images("cifar10", 6, root=tmp_path, verify_checksums=False, frozen_augmentation=True)
+    assert torch.equal(frozen, augment_cifar(expected, torch.Generator().manual_seed(DATA_SEED)))
     with pytest.raises(ValueError, match="n=21 .* only 20"):
         regularization_images("cifar10", 21, root=tmp_path, verify_checksums=False)
     with pytest.raises(ValueError, match="frozen_augmentation is for CIFAR-type data"):
         regularization_images("mnist", 5, frozen_augmentation=True)
-    syn = regularization_images("synthetic", 10, dataset_options={"size": 8})
+    syn = regularization_images("synthetic", 10, synthetic_size=8)
     assert syn.shape == (10, 1, 8, 8) and torch.equal(syn, load_dataset("synthetic", n=10, size=8).images)
 
 

@@ -235,7 +235,7 @@ def test_bad_configuration_is_refused_before_any_work(tmp_path, monkeypatch):
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded for a bad configuration")
 
-    monkeypatch.setattr(tr, "load_dataset", no_data)
+    monkeypatch.setattr(tr, "load_split", no_data)
     with pytest.raises(ConfigError, match="alpha"):
         tr.train(tiny(tmp_path, alpha=-1.0), progress=False)
     assert not any(tmp_path.iterdir())
