@@ -57,7 +57,7 @@ def config(out: Path, setting: str, alpha: float, seed: int, epochs: int, train_
 def _train(cfg) -> str:
     import torch
 
-    from pixsim.train import train
+    from pixsim.training import train
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Cost of one regularized training step over one unregularized step, per pair mode.
 
-Runs ``pixsim.train.train_step`` (the training loop's own step) on random data: an unregularized
+Runs ``pixsim.training.train_step`` (the training loop's own step) on random data: an unregularized
 step (a classification batch of ``--batch`` images) and a regularized step (the same batch plus k
 pairs, 2k regularization images, drawn by ``PairSampler`` with ``thresholded`` targets, as in
 training) in the ``separate``, ``joint`` and ``fused`` pair modes. The kinds of step are timed
@@ -25,7 +25,7 @@ from pixsim.models import build_model
 from pixsim.pairs import PairSampler
 from pixsim.runtime import resolve_device, use_all_cores
 from pixsim.similarity import build_target
-from pixsim.steps import train_step
+from pixsim.training import train_step
 
 NETS = {  # name -> (arch, width, image side)
     "small": ("resnet10", 8, 28),

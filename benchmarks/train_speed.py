@@ -3,7 +3,7 @@
 Four measurements on 28x28 grayscale batches (64 classification images, k = 16 pairs), each
 printed as a table with ratios taken within this run:
 
-1. **pixsim vs a minimal implementation.** ``pixsim.steps.train_step`` on a ``PixsimResNet``
+1. **pixsim vs a minimal implementation.** ``pixsim.training.train_step`` on a ``PixsimResNet``
    against an independent ~50-line implementation of the same recipe written below (ResNet10,
    running-mean centred cosine head, softmax layer weights, atanh loss, separate pair passes),
    plain and regularized steps interleaved round-robin so that load on the machine hits both.
@@ -118,7 +118,7 @@ def _pair_batch(reg, target, sampler):
 
 
 def compare_minimal(width: int, steps: int) -> dict[str, float]:
-    from pixsim.steps import train_step
+    from pixsim.training import train_step
 
     x, y, reg, target, sampler = _data()
     pnet, popt = _pixsim(width)
@@ -146,7 +146,8 @@ def epoch_extras(width: int, repeats: int = 3) -> dict[str, float]:
     from pixsim.checkpoint import atomic_save
     from pixsim.data import ImageSet
     from pixsim.pairs import PairSampler
-    from pixsim.steps import _pearson, evaluate
+    from pixsim.training import _pearson
+    from pixsim.training import evaluate_clean as evaluate
 
     x, y, reg, target, sampler = _data()
     net, opt = _pixsim(width)
@@ -184,7 +185,7 @@ def epoch_extras(width: int, repeats: int = 3) -> dict[str, float]:
 # -- 3. threads vs processes ------------------------------------------------------------------
 def _worker(width: int, steps: int, threads: int, regularized: bool, start, queue) -> None:
     torch.set_num_threads(threads)
-    from pixsim.steps import train_step
+    from pixsim.training import train_step
 
     x, y, reg, target, sampler = _data()
     net, opt = _pixsim(width)
@@ -212,7 +213,7 @@ def throughput(width: int, steps: int, procs: int, threads: int, regularized: bo
 
 # -- 4. torch.compile ------------------------------------------------------------------------
 def compiled(width: int, steps: int) -> dict[str, float]:
-    from pixsim.steps import train_step
+    from pixsim.training import train_step
 
     x, y, reg, target, sampler = _data()
     out = {}

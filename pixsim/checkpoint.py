@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> tu
     """Rebuild the model saved in a checkpoint, ready for evaluation.
 
     Args:
-        path: a ``best.pt`` or ``last.pt`` written by ``pixsim.train.train``.
+        path: a ``best.pt`` or ``last.pt`` written by ``pixsim.training.train``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device``.
 
     Returns:

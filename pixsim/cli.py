@@ -10,11 +10,13 @@ import argparse
 import importlib
 import sys
 
+__all__ = ["build_parser", "main"]
+
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "train": ("pixsim.train", "train one model (CE + alpha * similarity loss)"),
+    "train": ("pixsim.training", "train one model (CE + alpha * similarity loss)"),
     "attack": ("pixsim.robustness.suite", "evaluate a checkpoint against an attack suite"),
-    "reproduce": ("pixsim.experiments", "run a profile's grid with papermill, then build the book"),
+    "reproduce": ("pixsim.reproduce", "run a profile's grid with papermill, then build the book"),
 }
 
 

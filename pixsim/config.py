@@ -262,7 +262,8 @@ def _vocabularies() -> dict[str, tuple[str, ...]]:
     from pixsim.data import DatasetName
     from pixsim.loss import Transform
     from pixsim.models import Arch, Init, InputScaling, PairMode
-    from pixsim.similarity import PairRange, TargetKind
+    from pixsim.pairs import PairRange
+    from pixsim.similarity import TargetKind
 
     def values(enum_cls: type[enum.Enum]) -> tuple[str, ...]:
         return tuple(member.value for member in enum_cls)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any, TypeVar
 
+__all__ = ["ChoiceEnum"]
+
 E = TypeVar("E", bound="ChoiceEnum")
 
 

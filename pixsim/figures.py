@@ -18,6 +18,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+__all__ = [
+    "EPS_LABEL", "BASELINE_COLOUR", "REGULARIZED_COLOURS", "SOURCE_COLOUR", "LAYER_NAMES",
+    "condition_palette", "condition_order", "seeds_caption", "note_figure", "accuracy_vs_epsilon",
+    "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
+    "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep"
+]
+
 EPS_LABEL = "epsilon (pixel units, [0, 1])"
 BASELINE_COLOUR = "#4C72B0"
 REGULARIZED_COLOURS = ["#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",

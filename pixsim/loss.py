@@ -14,6 +14,8 @@ import torch
 
 from pixsim.enums import ChoiceEnum
 
+__all__ = ["DEFAULT_EPS", "Transform", "atanh_transform", "similarity_loss"]
+
 DEFAULT_EPS = 1e-5
 
 

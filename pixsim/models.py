@@ -30,8 +30,7 @@ from pixsim.enums import ChoiceEnum
 from pixsim.simhead import SimilarityHead
 from pixsim.validation import int_at_least
 
-__all__ = ["Arch", "PairMode", "Init", "InputScaling", "BasicBlock", "PixsimResNet", "SimilarityHead", "build_model",
-           "BLOCKS"]
+__all__ = ["Arch", "PairMode", "Init", "InputScaling", "BasicBlock", "PixsimResNet", "build_model", "BLOCKS"]
 
 
 class Arch(ChoiceEnum):

@@ -42,6 +42,12 @@ from tqdm.auto import tqdm
 
 from pixsim.enums import ChoiceEnum
 
+__all__ = [
+    "DENSE_CUTOFF", "ESTIMATE_SAMPLES", "MAX_ENUMERATED", "PairRange", "SamplingStrategy",
+    "validate_threshold", "check_range_thresholds", "range_mask", "triu_index", "triu_pair",
+    "PairPermutation", "PairSampler"
+]
+
 DENSE_CUTOFF = 0.02
 ESTIMATE_SAMPLES = 65536
 _ESTIMATE_SEED_OFFSET = 0x9E3779B9  # separates the estimation generator from the sampling one

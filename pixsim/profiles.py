@@ -31,6 +31,11 @@ import yaml
 from pixsim.enums import ChoiceEnum
 from pixsim.headline import HeadlineSpec, parse_headline
 
+__all__ = [
+    "PROFILE_DIR", "StepKind", "NotebookStep", "Profile", "available_profiles", "load_profile",
+    "profile_from_dict", "expand_grid", "select_steps", "validate_train_configs"
+]
+
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 # keys of a condition entry that are not TrainConfig overrides
@@ -51,8 +56,9 @@ class StepKind(ChoiceEnum):
 
 
 @dataclass(frozen=True)
-class Step:
-    """One notebook execution of a profile's grid.
+class NotebookStep:
+    """One notebook execution of a profile's grid (what ``pixsim reproduce`` calls a step; an
+    optimisation step of training is :func:`pixsim.training.train_step`).
 
     Attributes:
         name: unique step id, ``"<run>/<kind>"`` (e.g. ``"main-baseline-s0/train"``).
@@ -243,14 +249,14 @@ def _role(params: dict) -> str:
     return "regularized" if float(params.get("alpha", 0) or 0) > 0 else "baseline"
 
 
-def expand_grid(profile: Profile) -> list[Step]:
+def expand_grid(profile: Profile) -> list[NotebookStep]:
     """Expand a profile into its ordered list of steps (see the module docstring).
 
     Step parameters use paths relative to the output directory (``runs/...``, ``analysis``);
     :mod:`pixsim.reproduce` makes them absolute. Train-step parameters are exactly TrainConfig
     fields; robustness-step parameters are those of ``notebooks/robustness.ipynb``.
     """
-    steps: list[Step] = []
+    steps: list[NotebookStep] = []
     eval_steps: list[str] = []
     for exp in profile.experiments:
         ename = exp["name"]
@@ -263,7 +269,7 @@ def expand_grid(profile: Profile) -> list[Step]:
             params = _train_params(profile, exp, overrides, int(source.get("seed", 1000)), run)
             labels = {"experiment": ename, "condition": "source", "group": "source",
                       "seed": params["seed"], "role": "source"}
-            source_step = Step(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
+            source_step = NotebookStep(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
             steps.append(source_step)
         for cond in exp["conditions"]:
             overrides = {k: v for k, v in cond.items() if k not in _CONDITION_META}
@@ -272,7 +278,7 @@ def expand_grid(profile: Profile) -> list[Step]:
                 params = _train_params(profile, exp, overrides, seed, run)
                 labels = {"experiment": ename, "condition": cond["name"],
                           "group": cond.get("group", "main"), "seed": seed, "role": _role(params)}
-                train_step = Step(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
+                training = NotebookStep(f"{run}/train", run, StepKind.TRAIN, params, (), labels)
                 eval_params: dict[str, Any] = dict(profile.evaluation)
                 eval_params.update(exp.get("evaluation") or {})
                 eval_params.update({
@@ -286,22 +292,22 @@ def expand_grid(profile: Profile) -> list[Step]:
                     "profile": profile.name,
                     "seed": seed,
                 })
-                deps = (train_step.name,) + ((source_step.name,) if source_step else ())
-                eval_step = Step(f"{run}/robustness", run, StepKind.ROBUSTNESS, eval_params,
+                deps = (training.name,) + ((source_step.name,) if source_step else ())
+                eval_step = NotebookStep(f"{run}/robustness", run, StepKind.ROBUSTNESS, eval_params,
                                  deps, labels)
-                steps += [train_step, eval_step]
+                steps += [training, eval_step]
                 eval_steps.append(eval_step.name)
     sim_params = dict(profile.similarity)
     sim_params.update({"out_dir": "analysis"})
-    steps.append(Step("analysis/similarity", "analysis", StepKind.SIMILARITY, sim_params, (),
+    steps.append(NotebookStep("analysis/similarity", "analysis", StepKind.SIMILARITY, sim_params, (),
                       {"role": "analysis"}))
-    steps.append(Step("analysis/results", "analysis", StepKind.RESULTS,
+    steps.append(NotebookStep("analysis/results", "analysis", StepKind.RESULTS,
                       {"results_dir": ".", "profile": profile.name},
                       tuple(eval_steps) + ("analysis/similarity",), {"role": "analysis"}))
     return steps
 
 
-def select_steps(steps: list[Step], pattern: str | None) -> list[Step]:
+def select_steps(steps: list[NotebookStep], pattern: str | None) -> list[NotebookStep]:
     """Steps whose name matches the regular expression ``pattern`` (all when None), plus the
     steps they need (a robustness step needs its model and the source model; complete ones
     are skipped when run) and the analysis steps, so the book reflects whatever runs exist.

@@ -1,12 +1,21 @@
-"""Execute a profile's grid of notebooks with papermill, then build the book.
+"""``pixsim reproduce``: execute a profile's grid of notebooks with papermill, then build the book.
 
-``run_profile`` is what ``pixsim reproduce`` calls. For each step of
+Examples::
+
+    pixsim reproduce --profile quick            # the README's main job
+    pixsim reproduce --profile smoke --out /tmp/smoke
+    pixsim reproduce --profile paper --jobs 2 --only 'cifar10-(baseline|reg_cifar10)'
+    pixsim reproduce --profile quick --book-only   # rebuild the book from stored outputs
+
+``run_profile`` runs the grid. For each step of
 :func:`pixsim.profiles.expand_grid` it:
 
 1. skips the step if its outputs exist and are complete for the same parameters
-   (:func:`pixsim.results.is_complete`);
+   (:func:`pixsim.results.is_complete`: a training step's record is the ``result.json`` that
+   ``pixsim.training.train`` writes, the other steps' a marker the runner writes);
 2. otherwise executes ``notebooks/<kind>.ipynb`` with papermill into the step's directory
-   (the executed notebook lies beside the step's results) and writes a completion marker;
+   (the executed notebook lies beside the step's results) and, but for a training step, writes
+   a completion marker;
 3. on failure records the step (with the executed notebook's path, where the error is shown)
    and goes on; steps that need a failed step are recorded as ``blocked``.
 
@@ -18,19 +27,28 @@ book is built from the stored notebooks (:mod:`pixsim.book`); building it never 
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
 import platform
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from pixsim import book
 from pixsim import results as store
-from pixsim.profiles import Profile, Step, StepKind, expand_grid, select_steps
+from pixsim.profiles import (NotebookStep, Profile, StepKind, available_profiles, expand_grid, load_profile,
+                             select_steps)
+from pixsim.runtime import use_all_cores
+
+__all__ = [
+    "Outcome", "Task", "step_directory", "make_task", "papermill_executor", "run_task",
+    "hardware_description", "run_profile", "failure_report", "configure_parser", "check_data",
+    "run_from_args", "main"
+]
 
 KERNEL_NAME = "python3"
 # keys of step parameters that are paths relative to the profile's output directory
@@ -59,7 +77,7 @@ class Outcome:
 class Task:
     """A step made concrete: absolute paths and the notebook to execute (picklable)."""
 
-    step: Step
+    step: NotebookStep
     parameters: dict[str, Any]
     step_dir: Path
     input_notebook: Path
@@ -67,14 +85,14 @@ class Task:
     cwd: Path
 
 
-def step_directory(out_dir: Path, step: Step) -> Path:
+def step_directory(out_dir: Path, step: NotebookStep) -> Path:
     """Directory of a step's outputs: ``<out>/runs/<run>`` or ``<out>/analysis``."""
     if step.kind in (StepKind.SIMILARITY, StepKind.RESULTS):
         return out_dir / "analysis"
     return out_dir / "runs" / step.run
 
 
-def make_task(step: Step, out_dir: Path, notebooks_dir: Path, cwd: Path) -> Task:
+def make_task(step: NotebookStep, out_dir: Path, notebooks_dir: Path, cwd: Path) -> Task:
     """Turn a grid step into a task with absolute paths."""
     params = dict(step.parameters)
     for key in _PATH_KEYS & set(params):
@@ -116,7 +134,8 @@ def run_task(task: Task) -> Outcome:
         message = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
         return Outcome(status="failed", seconds=time.perf_counter() - start, error=message, **base)
     seconds = time.perf_counter() - start
-    store.write_marker(task.step_dir, step.kind.value, task.parameters, seconds)
+    if step.kind is not StepKind.TRAIN:  # a training run writes its own record (result.json)
+        store.write_marker(task.step_dir, step.kind.value, task.parameters, seconds)
     return Outcome(status="done", seconds=seconds, **base)
 
 
@@ -178,9 +197,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                 if not force and store.is_complete(task.step_dir, task.step.kind.value,
                                                    task.parameters):
                     # keep the time the step took when it ran, for the run record
-                    before = store.read_marker(task.step_dir, task.step.kind.value)
                     finish(Outcome(task.step.name, task.step.run, task.step.kind.value, "skipped",
-                                   seconds=float(before.get("seconds", 0.0)),
+                                   seconds=store.recorded_seconds(task.step_dir, task.step.kind.value),
                                    notebook=str(task.output_notebook),
                                    labels=dict(task.step.labels)))
                     continue
@@ -288,8 +306,6 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
 
 def _detached(task: Task) -> Task:
     """The task without dependencies (the analysis steps run after the grid regardless)."""
-    from dataclasses import replace
-
     return replace(task, step=replace(task.step, depends_on=()))
 
 
@@ -307,5 +323,103 @@ def failure_report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def format_exception() -> str:  # pragma: no cover - used by the CLI only
-    return traceback.format_exc(limit=3)
+
+# -- the command ---------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``pixsim reproduce``."""
+    parser.add_argument("--profile", default="quick",
+                        help=f"profile name ({', '.join(available_profiles())}) or a profile YAML path")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs executed in parallel (process pool; the cores are shared out)")
+    parser.add_argument("--only", default=None, metavar="PATTERN",
+                        help="run only steps whose name matches this regular expression "
+                             "(names: <experiment>-<condition>-s<seed>/train|robustness)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output directory; None means results/<profile>")
+    parser.add_argument("--force", action="store_true",
+                        help="rerun steps even when their outputs are complete")
+    parser.add_argument("--list", action="store_true", help="print the grid and exit")
+    parser.add_argument("--no-book", action="store_true", help="do not build the book")
+    parser.add_argument("--book-only", action="store_true",
+                        help="only rebuild the book from the stored outputs of --out")
+    parser.add_argument("--book-root", default=None, metavar="DIR",
+                        help="directory with _config.yml and _toc.yml; None: this directory or a parent, else the checkout holding pixsim")
+
+
+def check_data(steps: list[NotebookStep]) -> str | None:
+    """None when every data set the selected training steps need can be found, else the
+    data module's message saying where it looked and how to get the data."""
+    from pixsim.data import load_split
+    from pixsim.data_io import DatasetNotFoundError
+
+    needed = set()
+    for s in steps:
+        if s.kind is StepKind.TRAIN:
+            root = s.parameters.get("data_root")
+            needed.add((s.parameters.get("dataset", "cifar10"), root))
+            needed.add((s.parameters.get("reg_dataset") or s.parameters.get("dataset", "cifar10"), root))
+    for name, root in sorted(needed, key=str):
+        if name == "synthetic":
+            continue
+        try:
+            load_split(name, "test", limit=2, root=root)
+        except DatasetNotFoundError as exc:
+            return str(exc)
+    return None
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``pixsim reproduce``; returns 0 when every step and the book succeeded, else 1
+    (2 when the command cannot start: bad profile, missing data, no book configuration)."""
+    try:
+        profile = load_profile(args.profile)
+    except ValueError as exc:
+        print(f"pixsim reproduce: {exc}")
+        return 2
+    out_dir = Path(args.out or Path("results") / profile.name).resolve()
+    if args.list:
+        for step in select_steps(expand_grid(profile), args.only):
+            print(f"{step.name:45s} {step.kind.value}")
+        return 0
+    root = Path(args.book_root).resolve() if args.book_root else book.find_book_root()
+    if root is None:
+        print("pixsim reproduce: no _config.yml/_toc.yml found here or above; run from the "
+              "pixsim checkout or pass --book-root")
+        return 2
+    start = time.perf_counter()
+    outcomes: list[Outcome] = []
+    if not args.book_only:
+        steps = select_steps(expand_grid(profile), args.only)
+        problem = check_data(steps)
+        if problem:
+            print(f"pixsim reproduce: data missing, nothing run.\n{problem}")
+            return 2
+        use_all_cores()
+        outcomes, _ = run_profile(profile, out_dir, notebooks_dir=root / "notebooks", cwd=root,
+                                  jobs=args.jobs, only=args.only, force=args.force)
+    book_ok = True
+    if not args.no_book:
+        book.assemble(out_dir, root)
+        book_ok, _, _ = book.build(root, log_file=out_dir / "book_build.log")
+    minutes = (time.perf_counter() - start) / 60
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "blocked")}
+    print(f"pixsim reproduce --profile {profile.name}: {minutes:.1f} min; "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    report = failure_report(outcomes)
+    if report:
+        print(report)
+    if not args.no_book:
+        print(f"book: {root / '_build' / 'html' / 'index.html'}")
+    return 0 if (not report and book_ok) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pixsim.reproduce ...``: the same as ``pixsim reproduce ...``."""
+    parser = argparse.ArgumentParser(prog="pixsim reproduce",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    configure_parser(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The results store: one directory per run, completion markers, and gathering tidy tables.
+"""The results store: one directory per run, the records of finished steps, and gathering tidy
+tables.
 
 Layout of a profile's output directory (``results/<profile>`` by default)::
 
@@ -7,14 +8,19 @@ Layout of a profile's output directory (``results/<profile>`` by default)::
       reproduce.json               what the last `pixsim reproduce` did (steps, seconds, failures)
       runs/<run>/
         train.ipynb                executed training notebook
-        <checkpoint>               written by pixsim.train (path recorded in train_summary.json)
-        train_summary.json         checkpoint path, clean accuracy, seconds, config
-        history.csv                per-epoch training metrics
+        best.pt, last.pt           checkpoints written by pixsim.training.train
+        history.csv                per-epoch training metrics (pixsim.training.train)
+        result.json                the training run's record (pixsim.training.train, written last)
         robustness.ipynb           executed robustness notebook
         robustness.csv             tidy robustness rows (one per attack x norm x epsilon ...)
-        <kind>.done.json           completion marker written after a step succeeded
+        robustness.done.json       completion marker written by the runner after the step succeeded
       analysis/
         similarity.ipynb, results.ipynb, figures and gathered tables (results.csv, ...)
+
+Each finished step has one record: a training step the run record that ``pixsim.training.train``
+writes when the run has finished (``result.json``: its config, clean test accuracy, history, ...);
+every other step a ``<kind>.done.json`` marker (digest of its parameters, seconds) written by
+the runner (:mod:`pixsim.reproduce`).
 """
 
 from __future__ import annotations
@@ -27,19 +33,46 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-TRAIN_SUMMARY = "train_summary.json"
+from pixsim.config import TrainConfig
+
+__all__ = [
+    "RUN_RECORD", "HISTORY", "ROBUSTNESS_CSV", "STEP_OUTPUTS", "write_run_record", "read_run_record",
+    "parameters_digest", "marker_path", "write_marker", "read_marker", "is_complete", "recorded_seconds",
+    "find_checkpoint", "gather_results", "gather_histories", "gather_runs", "write_manifest", "read_manifest",
+    "save_table", "MODEL_INFO_FIELDS", "model_info", "load_test_set",
+]
+
+RUN_RECORD = "result.json"
 HISTORY = "history.csv"
 ROBUSTNESS_CSV = "robustness.csv"
 
 # outputs (relative to the step's directory) that must exist for a step to count as complete
 STEP_OUTPUTS = {
-    "train": ("train.ipynb", TRAIN_SUMMARY, HISTORY),
+    "train": ("train.ipynb", RUN_RECORD, HISTORY),
     "robustness": ("robustness.ipynb", ROBUSTNESS_CSV),
     "similarity": ("similarity.ipynb",),
     "results": ("results.ipynb",),
 }
 
 
+# -- the training run's record ------------------------------------------------------------------
+def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Write a finished training run's record (``result.json``) atomically; ``pixsim.training.train``
+    calls it last, so the file exists only for a finished run."""
+    path = Path(run_dir) / RUN_RECORD
+    tmp = path.with_name(f".{RUN_RECORD}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """The record of the finished training run in ``run_dir`` (None when it has not finished)."""
+    path = Path(run_dir) / RUN_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# -- the runner's records of the other steps -----------------------------------------------------
 def parameters_digest(parameters: dict[str, Any]) -> str:
     """A short stable hash of a step's parameters (JSON with sorted keys)."""
     text = json.dumps(parameters, sort_keys=True, default=str)
@@ -52,7 +85,8 @@ def marker_path(step_dir: str | Path, kind: str) -> Path:
 
 
 def write_marker(step_dir: str | Path, kind: str, parameters: dict[str, Any], seconds: float) -> Path:
-    """Record that step ``kind`` completed in ``step_dir`` with these parameters."""
+    """Record that step ``kind`` (not ``train``, which has its run record) completed in ``step_dir``
+    with these parameters."""
     path = marker_path(step_dir, kind)
     path.write_text(json.dumps({
         "kind": kind,
@@ -72,22 +106,32 @@ def read_marker(step_dir: str | Path, kind: str) -> dict[str, Any]:
         return {}
 
 
+def _train_config(parameters: dict[str, Any]) -> dict[str, Any] | None:
+    """The full TrainConfig (as a dict) of a training step's parameters; None if they are invalid."""
+    try:
+        return TrainConfig.from_dict(dict(parameters)).to_dict()
+    except (ValueError, TypeError):
+        return None
+
+
 def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> bool:
     """True when step ``kind`` finished in ``step_dir`` with the same parameters.
 
-    Complete means: the marker exists, its parameter digest matches, and every expected
-    output file (``STEP_OUTPUTS[kind]``) exists and is non-empty. A run whose outputs were
-    deleted, or whose parameters changed in the profile, is not complete and is run again.
+    Complete means: the step's record says it finished with these parameters (a training step:
+    its run record holds the same TrainConfig; any other step: its marker's parameter digest
+    matches) and every expected output file (``STEP_OUTPUTS[kind]``) exists and is non-empty. A run
+    whose outputs were deleted, or whose parameters changed in the profile, is not complete and
+    is run again.
     """
     step_dir = Path(step_dir)
-    marker = marker_path(step_dir, kind)
-    if not marker.exists():
-        return False
-    try:
-        info = json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    if info.get("digest") != parameters_digest(parameters):
+    if kind == "train":
+        try:
+            record = read_run_record(step_dir)
+        except (OSError, json.JSONDecodeError):
+            return False
+        if record is None or record.get("config") != _train_config(parameters):
+            return False
+    elif read_marker(step_dir, kind).get("digest") != parameters_digest(parameters):
         return False
     for name in STEP_OUTPUTS.get(kind, ()):
         f = step_dir / name
@@ -96,38 +140,17 @@ def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> 
     return True
 
 
-def write_train_summary(run_dir: str | Path, result: Any, *, config: dict[str, Any],
-                        extra: dict[str, Any] | None = None) -> Path:
-    """Write ``train_summary.json`` and ``history.csv`` for a finished training run.
-
-    Args:
-        run_dir: the run's directory (created if needed).
-        result: a ``pixsim.train.TrainResult`` (its ``checkpoint`` path and ``history``, a
-            per-epoch DataFrame).
-        config: the run's TrainConfig as a dict.
-        extra: further JSON-able fields (e.g. clean test accuracy).
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = Path(getattr(result, "checkpoint"))
-    history = getattr(result, "history", None)
-    if isinstance(history, pd.DataFrame):
-        history.to_csv(run_dir / HISTORY, index=False)
-    else:
-        pd.DataFrame(history or []).to_csv(run_dir / HISTORY, index=False)
-    try:
-        ckpt_ref = str(ckpt.resolve().relative_to(run_dir.resolve()))
-    except ValueError:
-        ckpt_ref = str(ckpt.resolve())
-    summary = {"checkpoint": ckpt_ref, "config": config}
-    summary.update(extra or {})
-    path = run_dir / TRAIN_SUMMARY
-    path.write_text(json.dumps(summary, indent=1, default=str))
-    return path
+def recorded_seconds(step_dir: str | Path, kind: str) -> float:
+    """Seconds a complete step took when it ran, from its record (a training step: the summed
+    epoch times of its run record)."""
+    if kind == "train":
+        return float((read_run_record(step_dir) or {}).get("train_seconds") or 0.0)
+    return float(read_marker(step_dir, kind).get("seconds", 0.0))
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """Resolve a checkpoint file or a run directory (holding ``train_summary.json``) to a file.
+    """Resolve a checkpoint file or a finished run's directory (its record names the checkpoint)
+    to a file.
 
     Raises:
         FileNotFoundError: nothing usable at ``path`` (the message says what was looked for).
@@ -135,15 +158,14 @@ def find_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         return path
-    summary = path / TRAIN_SUMMARY
-    if path.is_dir() and summary.exists():
-        ref = Path(json.loads(summary.read_text())["checkpoint"])
-        ckpt = ref if ref.is_absolute() else path / ref
+    record = read_run_record(path) if path.is_dir() else None
+    if record is not None:
+        ckpt = path / record["checkpoint"]
         if ckpt.exists():
             return ckpt
-        raise FileNotFoundError(f"{summary} names checkpoint {ckpt}, which does not exist")
+        raise FileNotFoundError(f"{path / RUN_RECORD} names checkpoint {ckpt}, which does not exist")
     raise FileNotFoundError(
-        f"no checkpoint at {path}: expected a checkpoint file or a run directory with {TRAIN_SUMMARY}"
+        f"no checkpoint at {path}: expected a checkpoint file or a finished run's directory with {RUN_RECORD}"
     )
 
 
@@ -172,7 +194,7 @@ def gather_histories(out_dir: str | Path) -> pd.DataFrame:
 
 def gather_runs(out_dir: str | Path) -> pd.DataFrame:
     """One row per training run: run name, its labels (from ``reproduce.json``), config and
-    summary fields (clean accuracy, seconds, ...) from ``train_summary.json``."""
+    record fields (clean accuracy, seconds, ...) from its run record (``result.json``)."""
     out_dir = Path(out_dir)
     labels = {}
     manifest = read_manifest(out_dir)
@@ -182,9 +204,9 @@ def gather_runs(out_dir: str | Path) -> pd.DataFrame:
             labels[step["run"]]["status"] = step.get("status")
             labels[step["run"]]["train_seconds"] = step.get("seconds")
     rows = []
-    for summary in sorted(out_dir.glob(f"runs/*/{TRAIN_SUMMARY}")):
-        info = json.loads(summary.read_text())
-        run = summary.parent.name
+    for record in sorted(out_dir.glob(f"runs/*/{RUN_RECORD}")):
+        info = json.loads(record.read_text())
+        run = record.parent.name
         row: dict[str, Any] = {"run_name": run}
         row.update(labels.pop(run, {}))
         cfg = info.get("config", {})
@@ -200,7 +222,7 @@ def gather_runs(out_dir: str | Path) -> pd.DataFrame:
             if key not in ("config", "checkpoint") and not isinstance(value, (dict, list)):
                 row[key] = value
         rows.append(row)
-    for run, lab in labels.items():  # runs listed in the manifest that left no summary
+    for run, lab in labels.items():  # runs listed in the manifest that left no record
         rows.append({"run_name": run, **lab})
     return pd.DataFrame(rows)
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["seed_everything", "resolve_device", "use_all_cores", "git_revision", "environment_versions"]
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA) from one integer.

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from pixsim.validation import int_at_least
 
+__all__ = ["CyclicSchedule", "cyclic_lr"]
+
 
 @dataclass(frozen=True)
 class CyclicSchedule:

@@ -1,4 +1,4 @@
-"""Target similarities for the regularizer (PAPER.md section 1).
+"""Target similarities for the regularizer (PAPER.md section 1), and the controls.
 
 The pixel target is the centred cosine similarity S = R R^T of N images: flatten each image
 (RGB averaged over channels first), subtract the mean image, scale rows to unit L2 norm. S^Th
@@ -6,12 +6,12 @@ thresholds it to {-1, 0, +1}. Nothing here needs an N x N matrix or a Python lis
 targets for a batch of index pairs are row dot products of the stored unit vectors
 (N = 50,000 images of 32 x 32: a 205 MB float32 array).
 
-Targets (all :class:`SimilarityTarget`, each with an optional threshold):
-pixel / thresholded (:class:`VectorTarget` over pixel vectors), shuffled
-(:class:`ShuffledTarget`), categorical (:class:`CategoricalTarget`), features of any network
-(:class:`VectorTarget` over :func:`feature_vectors`), external matrix (:class:`MatrixTarget`).
-Pair ranges and the pair sampler live in :mod:`pixsim.pairs`, the control targets in
-:mod:`pixsim.controls`; both are importable from here too.
+Targets (all :class:`SimilarityTarget`, each with an optional threshold), built by name with
+:func:`build_target`: pixel / thresholded (:class:`VectorTarget` over pixel vectors), and the
+controls: shuffled (:class:`ShuffledTarget`), categorical (:class:`CategoricalTarget`), features
+of any network (:class:`VectorTarget` over :func:`feature_vectors`), external matrix
+(:class:`MatrixTarget`, :func:`load_external_matrix`). Pair ranges and the pair sampler live in
+:mod:`pixsim.pairs`.
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from pixsim.enums import ChoiceEnum
-from pixsim.pairs import (  # noqa: F401  (re-exported)
-    PairPermutation, PairRange, PairSampler, SamplingStrategy, check_range_thresholds,
-    range_mask, triu_index, triu_pair, validate_threshold,
-)
+from pixsim.pairs import PairPermutation, PairRange, check_range_thresholds, validate_threshold
 from pixsim.runtime import resolve_device
 
-__all__ = [  # the control names resolve through __getattr__ (pixsim.controls)
-    "MATRIX_MAX_N", "CategoricalTarget", "MatrixTarget", "PairPermutation", "PairRange",
-    "PairSampler", "SamplingStrategy", "ShuffledTarget", "SimilarityTarget", "TargetKind",
-    "VectorTarget", "build_target", "centred_unit_vectors", "feature_vectors",
-    "load_external_matrix", "pixel_similarity_matrix", "range_mask", "threshold_similarity",
-    "validate_similarity_matrix",
+__all__ = [
+    "MATRIX_MAX_N", "TargetKind", "centred_unit_vectors", "pixel_similarity_matrix", "threshold_similarity",
+    "SimilarityTarget", "VectorTarget", "ShuffledTarget", "CategoricalTarget", "MatrixTarget",
+    "feature_vectors", "validate_similarity_matrix", "load_external_matrix", "build_target",
 ]
 
 MATRIX_MAX_N = 10_000
@@ -273,6 +269,196 @@ class VectorTarget(SimilarityTarget):
         return s
 
 
+
+# --- control targets --------------------------------------------------------------------------
+
+
+class ShuffledTarget(SimilarityTarget):
+    """Control: the base target's values permuted over the unordered pairs i < j.
+
+    Pair (i, j) reads the base at :class:`pixsim.pairs.PairPermutation` (i, j), a seeded
+    bijection of the n(n-1)/2 unordered pairs, so the values are exactly a permutation of the
+    base's; symmetric, diagonal 1, no N x N storage.
+
+    Args:
+        base: the target to shuffle. threshold: default ``base.threshold``.
+    """
+
+    kind = TargetKind.SHUFFLED
+
+    def __init__(self, base: SimilarityTarget, seed: int = 0, threshold: float | None = None,
+                 threshold2: float | None = None) -> None:
+        self.base, self.n, self.device, self.seed = base, base.n, base.device, seed
+        self._set_thresholds(base.threshold if threshold is None else threshold,
+                             base.threshold2 if threshold2 is None else threshold2)
+        self.permutation = PairPermutation(self.n, seed)
+
+    def source_pairs(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base pairs (i', j'), i' < j', that pairs (i, j), i != j, read from."""
+        return self.permutation(i, j)
+
+    def raw(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        i, j = self._check_pairs(i, j)
+        same = i == j
+        safe_j = torch.where(same, (i + 1) % self.n, j)  # any valid pair; overwritten below
+        si, sj = self.source_pairs(i, safe_j)
+        s = self.base.raw(si, sj).to(self.device)
+        return torch.where(same, torch.ones_like(s), s)
+
+
+class CategoricalTarget(SimilarityTarget):
+    """Control: 1 for two images of the same class, 0 otherwise (diagonal 1).
+
+    Args:
+        labels: integer class labels [n]. threshold: optional (values stay 0/1 for Th in [0, 1)).
+    """
+
+    kind = TargetKind.CATEGORICAL
+
+    def __init__(self, labels: torch.Tensor, threshold: float | None = None,
+                 threshold2: float | None = None, device: str | torch.device = "cpu") -> None:
+        labels = torch.as_tensor(labels)
+        if labels.dim() != 1 or labels.numel() < 2 or labels.is_floating_point():
+            raise ValueError(f"labels must be an integer tensor [n >= 2], got dtype {labels.dtype} "
+                             f"shape {tuple(labels.shape)}")
+        self.device = resolve_device(device)
+        self.labels, self.n = labels.long().to(self.device), labels.numel()
+        self._set_thresholds(threshold, threshold2)
+
+    def raw(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        i, j = self._check_pairs(i, j)
+        return (self.labels[i] == self.labels[j]).float()
+
+    def raw_rows(self, r0: int, r1: int, c0: int = 0) -> torch.Tensor:
+        return (self.labels[r0:r1, None] == self.labels[None, c0:]).float()
+
+
+class MatrixTarget(SimilarityTarget):
+    """Control: an explicit N x N similarity matrix (e.g. :func:`load_external_matrix`)."""
+
+    kind = TargetKind.EXTERNAL
+
+    def __init__(self, matrix: torch.Tensor, threshold: float | None = None,
+                 threshold2: float | None = None) -> None:
+        self.mat = validate_similarity_matrix(matrix)
+        self.n, self.device = self.mat.shape[0], self.mat.device
+        self._set_thresholds(threshold, threshold2)
+
+    def raw(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        i, j = self._check_pairs(i, j)
+        return self.mat[i, j]
+
+    def raw_rows(self, r0: int, r1: int, c0: int = 0) -> torch.Tensor:
+        return self.mat[r0:r1, c0:].clone()
+
+
+# --- features and external matrices -------------------------------------------------------
+
+
+def feature_vectors(net: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+                    batch_size: int = 256, device: str | torch.device = "cpu",
+                    progress: bool = False) -> torch.Tensor:
+    """Unit-norm centred feature vectors of any network, for a features target.
+
+    Args:
+        net: a callable (e.g. ``nn.Module``) mapping float32 [B, C, H, W] in [0, 1] to one
+            tensor [B, ...] (wrap a model to pick a layer). An ``nn.Module`` runs in eval mode
+            (its mode is restored afterwards), under ``torch.no_grad``.
+        images: [N, C, H, W] (or [N, H, W]), float in [0, 1] or uint8 (divided by 255).
+        batch_size: images per forward pass.
+        device: where the network runs and the vectors are stored.
+
+    Returns:
+        float32 [N, D] (D = features per image), centred over the N images, rows of unit norm.
+    """
+    if not callable(net):
+        raise TypeError(f"feature_net must be callable (an nn.Module), got {type(net).__name__}")
+    images = torch.as_tensor(images)
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4 or images.shape[0] < 2:
+        raise ValueError(f"images must have shape [N >= 2, C, H, W], got {tuple(images.shape)}")
+    dev = resolve_device(device)
+    was_training = isinstance(net, torch.nn.Module) and net.training
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    chunks = []
+    try:
+        with torch.no_grad():
+            for s in tqdm(range(0, images.shape[0], batch_size), disable=not progress, desc="features"):
+                x = images[s:s + batch_size].to(dev)
+                x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+                f = net(x)
+                if not isinstance(f, torch.Tensor):
+                    raise TypeError(f"feature_net must return one tensor [B, ...], got {type(f).__name__}")
+                chunks.append(f.reshape(f.shape[0], -1).float())
+    finally:
+        if was_training:
+            net.train()
+    feats = torch.cat(chunks)
+    n, d = feats.shape
+    return _centre_normalise(n, d, lambda s, e: feats[s:e].double(), 4096, dev, "feature rows")
+
+
+def validate_similarity_matrix(m: torch.Tensor | np.ndarray, n: int | None = None) -> torch.Tensor:
+    """Check an N x N target: square, N == n (if given), finite, values in [-1, 1], symmetric,
+    diagonal 1 (tolerance 1e-5). Each violation raises ValueError naming it.
+
+    Returns:
+        float32 [N, N]: symmetrised, clamped to [-1, 1], diagonal exactly 1.
+    """
+    if isinstance(m, np.ndarray):
+        if not np.issubdtype(m.dtype, np.number) or np.issubdtype(m.dtype, np.complexfloating):
+            raise ValueError(f"similarity matrix must be real numbers, got dtype {m.dtype}")
+        m = torch.from_numpy(np.ascontiguousarray(m))
+    if not isinstance(m, torch.Tensor):
+        raise ValueError(f"similarity matrix must be an array or tensor, got {type(m).__name__}")
+    if m.dim() != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"similarity matrix must be square [N, N], got shape {tuple(m.shape)}")
+    if n is not None and m.shape[0] != n:
+        raise ValueError(f"similarity matrix is {m.shape[0]} x {m.shape[0]} but the image set has N={n}")
+    x = m.double()
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"similarity matrix has {bad} non-finite (NaN/inf) entries")
+    if x.numel() and x.abs().max() > 1 + _TOL:
+        raise ValueError(f"similarity matrix values must be in [-1, 1], found "
+                         f"{float(x.abs().max()):.6g} in absolute value")
+    asym = float((x - x.T).abs().max()) if x.numel() else 0.0
+    if asym > _TOL:
+        raise ValueError(f"similarity matrix is not symmetric: max |M - M^T| = {asym:.3g} > {_TOL}")
+    diag = float((x.diagonal() - 1).abs().max()) if x.numel() else 0.0
+    if diag > _TOL:
+        raise ValueError(f"similarity matrix diagonal must be 1: max |M_ii - 1| = {diag:.3g} > {_TOL}")
+    return _fix(((x + x.T) / 2).float())
+
+
+def load_external_matrix(path: str | Path, n: int | None) -> torch.Tensor:
+    """Load and validate an external N x N target from ``.npy`` or ``.pt`` (a tensor).
+
+    Args:
+        path: the file. n: images in the regularization set (the matrix must be n x n).
+
+    Returns:
+        float32 [n, n] (see :func:`validate_similarity_matrix`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"external similarity matrix not found: {path}")
+    if path.suffix == ".npy":
+        m = np.load(path, allow_pickle=False)
+    elif path.suffix == ".pt":
+        m = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(m, torch.Tensor):
+            raise ValueError(f"{path} must hold one tensor [N, N], got {type(m).__name__}")
+    else:
+        raise ValueError(f"external matrix must be a .npy or .pt file, got {path.name!r}")
+    return validate_similarity_matrix(m, n)
+
+
+# --- any target by name -----------------------------------------------------------------------
+
+
 def build_target(kind: TargetKind | str, *, images: torch.Tensor | None = None,
                  labels: torch.Tensor | None = None, threshold: float | None = None,
                  threshold2: float | None = None, feature_net: Callable | None = None,
@@ -292,9 +478,6 @@ def build_target(kind: TargetKind | str, *, images: torch.Tensor | None = None,
         seed: permutation seed for ``shuffled``.
         device: where the target's data live.
     """
-    from pixsim.controls import (CategoricalTarget, MatrixTarget, ShuffledTarget, feature_vectors,
-                                 load_external_matrix)
-
     kind = TargetKind.parse(kind)
 
     def need(value, name):
@@ -321,16 +504,3 @@ def build_target(kind: TargetKind | str, *, images: torch.Tensor | None = None,
     mat = load_external_matrix(need(matrix_path, "matrix_path"), n).to(resolve_device(device))
     return MatrixTarget(mat, threshold, threshold2)
 
-
-_CONTROL_NAMES = frozenset({"CategoricalTarget", "MatrixTarget", "ShuffledTarget", "feature_vectors",
-                            "load_external_matrix", "validate_similarity_matrix"})
-
-
-def __getattr__(name: str):
-    """The control targets live in :mod:`pixsim.controls` (which builds on this module); they
-    stay importable from here (``from pixsim.similarity import ShuffledTarget``)."""
-    if name in _CONTROL_NAMES:
-        from pixsim import controls
-
-        return getattr(controls, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

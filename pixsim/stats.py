@@ -22,6 +22,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+__all__ = [
+    "PAPER_CITATION", "paper_headline_table", "paper_headline_wide", "summarize", "format_mean_sd",
+    "two_sample_tests", "compare_conditions", "paper_comparison", "offdiagonal", "threshold_fractions",
+    "example_pairs", "paper_directions", "welch_interval", "hedges_g", "holm", "effects",
+    "minimal_detectable_difference"
+]
+
 PAPER_CITATION = (
     "Attias, Pehlevan & Obeid, Pixel-Based Similarities as an Alternative to Neural Data for "
     "Improving Convolutional Neural Network Adversarial Robustness, arXiv:2410.03952 (v3), "

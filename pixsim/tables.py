@@ -17,6 +17,12 @@ import pandas as pd
 from pixsim import stats
 from pixsim.robustness.common import RESULT_COLUMNS
 
+__all__ = [
+    "RUN_COLUMNS", "accuracy_rows", "accuracy_pivot", "curve_rows", "check_rows", "check_summary",
+    "boundary_rows", "spectrum_rows", "stage_selection", "headline_values", "headline_table", "effects_table",
+    "paper_rows", "profile_statement", "runs_table", "comparison_statement"
+]
+
 # attack names for the clean accuracy and the decision-based attack
 CLEAN = "clean"
 BOUNDARY_ATTACKS = ("boundary",)

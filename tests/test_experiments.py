@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pixsim import book, experiments, reproduce, results
+from pixsim import book, reproduce, results
+from pixsim.config import TrainConfig
 from pixsim.profiles import (StepKind, available_profiles, expand_grid, load_profile,
                              profile_from_dict, select_steps, validate_train_configs)
 
@@ -59,7 +60,6 @@ def test_shipped_profiles_load():
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
 def test_every_run_config_validates_against_trainconfig(name):
-    pytest.importorskip("pixsim.config")
     profile = load_profile(name)
     n_train = sum(s.kind is StepKind.TRAIN for s in expand_grid(profile))
     assert validate_train_configs(profile) == n_train
@@ -171,7 +171,7 @@ def test_gather_concatenates_every_run(tmp_path):
 
 def test_find_checkpoint_resolves_run_directories(tmp_path):
     (tmp_path / "best.pt").write_bytes(b"x")
-    (tmp_path / "train_summary.json").write_text(json.dumps({"checkpoint": "best.pt"}))
+    results.write_run_record(tmp_path, {"checkpoint": "best.pt"})
     assert results.find_checkpoint(tmp_path) == tmp_path / "best.pt"
     assert results.find_checkpoint(tmp_path / "best.pt") == tmp_path / "best.pt"
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -188,11 +188,12 @@ def fake_executor(log, fail=()):
             Path(output_path).write_text("{}")  # papermill leaves the failed notebook behind
             raise RuntimeError(f"cell failed\nValueError: boom in {kind}")
         Path(output_path).write_text("{}")
-        if kind == "train":
+        if kind == "train":  # what pixsim.training.train leaves in the run directory
             d = Path(parameters["out_dir"]) / parameters["run_name"]
-            (d / "train_summary.json").write_text(json.dumps({"checkpoint": "best.pt", "config": parameters,
-                                                              "test_accuracy": 0.5}))
             (d / "history.csv").write_text("epoch,layer_w0\n0,0.2\n")
+            config = TrainConfig.from_dict(dict(parameters)).to_dict()
+            results.write_run_record(d, {"checkpoint": "best.pt", "config": config, "test_accuracy": 0.5,
+                                         "train_seconds": 12.5})
         elif kind == "robustness":
             Path(parameters["out_csv"]).write_text("attack,epsilon,accuracy\ngaussian,0.0,0.5\n")
     return run
@@ -212,16 +213,18 @@ def test_runner_runs_then_skips_complete_steps(tmp_path, monkeypatch):
     outcomes, manifest = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
                                                log=lambda s: None)
     assert [o.status for o in outcomes].count("done") == len(outcomes) == 3 + 2 + 2
-    assert (out / "runs" / "a-reg-s7" / "train.done.json").exists()
+    assert (out / "runs" / "a-reg-s7" / "result.json").exists()  # the run's one record
+    assert not (out / "runs" / "a-reg-s7" / "train.done.json").exists()
+    assert (out / "runs" / "a-reg-s7" / "robustness.done.json").exists()
     assert (out / "reproduce.json").exists() and (out / "profile.yaml").exists()
     assert manifest["profile"] == "hand" and manifest["total_seconds"] >= 0
     log.clear()
     outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
                                         log=lambda s: None)
     assert log == [] and {o.status for o in outcomes} == {"skipped"}
-    marker = results.read_marker(out / "runs" / "a-reg-s7", "train")
-    skipped = next(o for o in outcomes if o.step == "a-reg-s7/train")
-    assert skipped.seconds == marker["seconds"]  # the run record keeps the time it took
+    skipped = {o.step: o.seconds for o in outcomes}  # the run record keeps the time each step took
+    assert skipped["a-reg-s7/train"] == 12.5  # the summed epoch times of its record
+    assert skipped["a-reg-s7/robustness"] == results.read_marker(out / "runs" / "a-reg-s7", "robustness")["seconds"]
     # one run's output removed: only that step runs again (and the results notebook after it)
     (out / "runs" / "a-baseline-s0" / "robustness.csv").unlink()
     outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
@@ -251,7 +254,7 @@ def test_runner_continues_past_failures_and_lists_notebooks(tmp_path, monkeypatc
     report = reproduce.failure_report(outcomes)
     assert "FAILED  a-baseline-s0/train" in report and failed.notebook in report
     assert "BLOCKED a-baseline-s0/robustness" in report
-    assert not (out / "runs" / "a-baseline-s0" / "train.done.json").exists()
+    assert not (out / "runs" / "a-baseline-s0" / "result.json").exists()
     assert [s["status"] for s in manifest["steps"]].count("failed") == 1
     # the next invocation retries the failed run only
     log.clear()
@@ -272,7 +275,7 @@ def _stand_in_notebook(kind: str) -> nbformat.NotebookNode:
     body = {
         "train": ("import json, os, sys\nfrom pathlib import Path\nd = Path(out_dir) / run_name\n"
                   "d.mkdir(parents=True, exist_ok=True)\n"
-                  "(d / 'train_summary.json').write_text(json.dumps({'checkpoint': 'best.pt', "
+                  "(d / 'result.json').write_text(json.dumps({'checkpoint': 'best.pt', "
                   "'python': sys.executable, 'cores': len(os.sched_getaffinity(0))}))\n"
                   "(d / 'history.csv').write_text('epoch\\n0\\n')"),
         "robustness": "from pathlib import Path\nPath(out_csv).write_text('attack,accuracy\\nx,1\\n')",
@@ -298,7 +301,7 @@ def test_real_papermill_pool_uses_this_interpreter(tmp_path):
     outcomes, _ = reproduce.run_profile(profile_from_dict(raw), out, notebooks_dir=nbdir, cwd=REPO,
                                         jobs=2, log=lambda s: None)
     assert [o.status for o in outcomes] == ["done"] * 6, [o.error for o in outcomes]
-    summary = json.loads((out / "runs" / "a-reg-s0" / "train_summary.json").read_text())
+    summary = json.loads((out / "runs" / "a-reg-s0" / "result.json").read_text())
     assert os.path.realpath(summary["python"]) == os.path.realpath(sys.executable)
     assert summary["cores"] == max(1, len(os.sched_getaffinity(0)) // 2)  # its share of the cores
     executed = nbformat.read(str(out / "runs" / "a-reg-s0" / "train.ipynb"), as_version=4)
@@ -308,23 +311,24 @@ def test_real_papermill_pool_uses_this_interpreter(tmp_path):
 
 # ----------------------------------------------------------------------------- command
 def test_reproduce_list_and_bad_profile(capsys):
-    assert experiments.main(["--profile", "smoke", "--list"]) == 0
+    assert reproduce.main(["--profile", "smoke", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "main-regularized-s1/robustness" in listed and "analysis/results" in listed
-    assert experiments.main(["--profile", "nope", "--list"]) == 2
+    assert reproduce.main(["--profile", "nope", "--list"]) == 2
     assert "unknown profile" in capsys.readouterr().out
 
 
 def test_missing_data_stops_before_anything_runs(monkeypatch):
-    data = pytest.importorskip("pixsim.data")
+    from pixsim import data
+    from pixsim.data_io import DatasetNotFoundError
 
     def missing(name, *a, **k):
-        raise data.DatasetNotFoundError(f"{name}: looked in X; get it with Y")
+        raise DatasetNotFoundError(f"{name}: looked in X; get it with Y")
 
     monkeypatch.setattr(data, "load_dataset", missing)
     steps = expand_grid(load_profile("quick"))
-    assert "fashion_mnist: looked in X" in experiments.check_data(steps)
-    assert experiments.check_data(expand_grid(load_profile("smoke"))) is None  # synthetic
+    assert "fashion_mnist: looked in X" in reproduce.check_data(steps)
+    assert reproduce.check_data(expand_grid(load_profile("smoke"))) is None  # synthetic
 
 
 # ----------------------------------------------------------------------------- notebooks, book
@@ -353,12 +357,11 @@ def test_notebooks_have_parameters_and_call_pixsim_only(name):
 
 
 def test_train_notebook_parameters_are_the_trainconfig_fields():
-    config = pytest.importorskip("pixsim.config")
     import dataclasses
 
     _, cell = _params_cell("train")
     names = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
-    fields = [f.name for f in dataclasses.fields(config.TrainConfig)]
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
     assert names == fields, (
         "notebooks/train.ipynb's parameters cell must list every TrainConfig field in order "
         f"(missing {sorted(set(fields) - set(names))}, extra {sorted(set(names) - set(fields))})")
@@ -414,13 +417,12 @@ def test_assemble_writes_every_generated_page_even_without_results(tmp_path):
 
 
 def test_suites_as_data_build_validated_specs():
-    pytest.importorskip("pixsim.robustness.specs")
-    from pixsim.profiles import suite_from_data
-    from pixsim.robustness import specs
+    from pixsim.robustness.noise import NoiseSpec
+    from pixsim.robustness.suite import suite_from_data
 
     assert suite_from_data("smoke") == "smoke"
     suite = suite_from_data(load_profile("smoke").evaluation["suite"])
-    assert isinstance(suite[0], specs.NoiseSpec) and suite[0].epsilons == (0.0, 0.1, 0.5)
+    assert isinstance(suite[0], NoiseSpec) and suite[0].epsilons == (0.0, 0.1, 0.5)
     grid = suite_from_data([{"family": "noise", "attack": "uniform", "epsilons": {"linspace": [0, 0.5, 6]}}])
     assert grid[0].epsilons == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     kinds = {type(s).__name__ for s in suite}
@@ -436,11 +438,10 @@ def test_suites_as_data_build_validated_specs():
 
 
 def test_test_set_matches_the_one_training_evaluated_on():
-    train_mod = pytest.importorskip("pixsim.train")
-    from pixsim.config import TrainConfig
+    from pixsim import training
 
     cfg = TrainConfig(dataset="synthetic", synthetic_size=16, train_limit=256, test_limit=40, seed=3)
-    expected = train_mod._load_data(cfg)[2]
+    expected = training._load_data(cfg)[2]
     got = results.load_test_set(cfg.to_dict())
     assert got.images.shape == (40, 1, 16, 16)
     assert (got.images == expected.images).all() and (got.labels == expected.labels).all()

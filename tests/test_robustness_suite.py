@@ -152,7 +152,7 @@ def test_cli_writes_the_table(tmp_path, monkeypatch):
 
 
 def test_runs_on_a_pixsim_resnet():
-    models = pytest.importorskip("pixsim.models")
+    from pixsim import models
     torch.manual_seed(0)
     # the fan-out init gives an untrained net input-dependent logits, so PGD can move them
     net = models.build_model("resnet10", in_channels=1, num_classes=10, width=4, init="kaiming_fan_out")
@@ -176,7 +176,7 @@ def test_attack_command_evaluates_the_test_set_the_run_was_trained_for(tmp_path,
     from pixsim.config import TrainConfig
     from pixsim.results import load_test_set
     from pixsim.robustness import suite
-    from pixsim.train import train
+    from pixsim.training import train
 
     cfg = TrainConfig(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4, epochs=2, phase_epochs=1,
                       batch_size=32, train_limit=200, test_limit=60, val_fraction=0.1, alpha=0.0, seed=1,

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import pixsim.steps as steps_mod
-import pixsim.train as tr
+import pixsim.training as tr
 from pixsim.checkpoint import load_checkpoint, read_checkpoint
 from pixsim.config import ConfigError, TrainConfig
 from pixsim.schedule import CyclicSchedule, cyclic_lr
@@ -114,7 +113,7 @@ def test_best_checkpoint_round_trips(reference):
     # the stored test accuracy is what the loaded model scores on the same test images
     cfg = TrainConfig.from_dict(meta["config"])
     _, _, test = tr._load_data(cfg)
-    assert tr.evaluate(model, test)[1] == pytest.approx(meta["test_accuracy"], abs=1e-12)
+    assert tr.evaluate_clean(model, test)[1] == pytest.approx(meta["test_accuracy"], abs=1e-12)
     assert meta["n_test"] == 60
 
 
@@ -154,7 +153,7 @@ def test_resume_after_a_kill_between_epochs_equals_uninterrupted(reference, tmp_
 def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(reference, tmp_path, monkeypatch):
     cfg = tiny(tmp_path)
     calls = {"n": 0}
-    real_loss = steps_mod.similarity_loss
+    real_loss = tr.similarity_loss
 
     def interrupted_loss(*args, **kwargs):
         calls["n"] += 1
@@ -162,10 +161,10 @@ def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(referenc
             raise KeyboardInterrupt
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(steps_mod, "similarity_loss", interrupted_loss)
+    monkeypatch.setattr(tr, "similarity_loss", interrupted_loss)
     with pytest.raises(KeyboardInterrupt):
         tr.train(cfg, progress=False)
-    monkeypatch.setattr(steps_mod, "similarity_loss", real_loss)
+    monkeypatch.setattr(tr, "similarity_loss", real_loss)
     assert read_checkpoint(cfg.run_dir() / "last.pt")["metadata"]["epochs_completed"] == 1
     _scramble_global_rng()
     resumed = tr.train(cfg, progress=False)
@@ -202,7 +201,7 @@ def test_alpha_zero_never_builds_the_similarity_path(tmp_path, monkeypatch):
 
     for name in ("build_target", "regularization_images", "PairSampler"):
         monkeypatch.setattr(tr, name, forbidden)
-    monkeypatch.setattr(steps_mod, "similarity_loss", forbidden)
+    monkeypatch.setattr(tr, "similarity_loss", forbidden)
     monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "forward_with_pairs", forbidden)
     monkeypatch.setattr(tr.build_model("resnet10", width=4).__class__, "pair_similarity", forbidden)
     result = tr.train(tiny(tmp_path, alpha=0.0, epochs=1), progress=False)
@@ -283,21 +282,23 @@ def test_step_statistics_give_the_pearson_correlation_of_all_step_pairs():
     gen = torch.Generator().manual_seed(0)
     steps = [(torch.rand(6, generator=gen) * 2 - 1, (torch.rand(6, generator=gen) > 0.7).float()) for _ in range(4)]
     steps.append((torch.rand(6, generator=gen), torch.zeros(6)))  # a step whose targets are constant
-    acc = torch.zeros(12, dtype=torch.float64)
+    sums = tr.StepStats.zeros()
     for s, t in steps:
         ce, sim = torch.tensor(1.5, dtype=torch.float64), torch.tensor(0.25, dtype=torch.float64)
         logits, y = torch.eye(3)[[0, 1, 2, 0]], torch.tensor([0, 1, 0, 0])
-        acc += steps_mod._step_stats(ce, sim, logits, y, s, t)
+        sums += tr._step_stats(ce, sim, logits, y, s, t)
     all_s = torch.cat([s for s, _ in steps]).double().numpy()
     all_t = torch.cat([t for _, t in steps]).double().numpy()
-    acc = acc.tolist()
-    assert steps_mod.pooled_correlation(acc) == pytest.approx(np.corrcoef(all_s, all_t)[0, 1], abs=1e-9)
+    total = sums.read()
+    assert tr.pooled_correlation(total) == pytest.approx(np.corrcoef(all_s, all_t)[0, 1], abs=1e-9)
     per_step = [np.corrcoef(s.double().numpy(), t.double().numpy())[0, 1] for s, t in steps[:4]]
-    assert acc[steps_mod._CORR_STEP] / acc[steps_mod._CORR_OK] == pytest.approx(np.mean(per_step), abs=1e-6)
-    assert acc[steps_mod._CORR_OK] == 4  # the constant-target step has no correlation and is left out
-    assert acc[steps_mod._CORRECT] == 5 * 3 and acc[steps_mod._N] == 5 * 4 and acc[steps_mod._PAIRS] == 5 * 6
-    assert acc[steps_mod._CE] == pytest.approx(5 * 1.5) and acc[steps_mod._SIM] == pytest.approx(5 * 0.25)
-    assert math.isnan(steps_mod.pooled_correlation([0.0] * 12))
+    assert total["step_corr"] / total["corr_steps"] == pytest.approx(np.mean(per_step), abs=1e-6)
+    assert total["corr_steps"] == 4  # the constant-target step has no correlation and is left out
+    assert total["correct"] == 5 * 3 and total["images"] == 5 * 4 and total["pairs"] == 5 * 6
+    assert total["ce"] == pytest.approx(5 * 1.5) and total["sim_loss"] == pytest.approx(5 * 0.25)
+    assert math.isnan(tr.pooled_correlation(tr.StepStats.zeros().read()))
+    plain = tr._step_stats(torch.tensor(0.5, dtype=torch.float64), None, logits, y, None, None).read()
+    assert plain["ce"] == 0.5 and plain["images"] == 4 and plain["pairs"] == 0 and plain["sim_loss"] == 0
 
 
 def test_every_seed_sees_the_same_synthetic_data_set(tmp_path):
