@@ -8,11 +8,10 @@ plain MSE.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from pixsim.enums import ChoiceEnum
+from pixsim.validation import finite_number
 
 __all__ = ["DEFAULT_EPS", "Transform", "atanh_transform", "similarity_loss"]
 
@@ -27,9 +26,7 @@ class Transform(ChoiceEnum):
 
 
 def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
+    return finite_number(eps, "eps", "a finite number > 0", lambda v: v > 0)
 
 
 def atanh_transform(x: torch.Tensor, eps: float = DEFAULT_EPS) -> torch.Tensor:

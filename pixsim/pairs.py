@@ -41,6 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixsim.enums import ChoiceEnum
+from pixsim.validation import finite_number, int_at_least
 
 __all__ = [
     "DENSE_CUTOFF", "ESTIMATE_SAMPLES", "MAX_ENUMERATED", "PairRange", "SamplingStrategy",
@@ -78,12 +79,7 @@ class SamplingStrategy(ChoiceEnum):
 
 def validate_threshold(th: Any, name: str = "threshold") -> float:
     """Check a similarity threshold: a finite float with 0 <= th < 1; returns it as float."""
-    if isinstance(th, bool) or not isinstance(th, (int, float)) or not math.isfinite(float(th)):
-        raise ValueError(f"{name} must be a number in [0, 1), got {th!r}")
-    th = float(th)
-    if not 0.0 <= th < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {th!r}")
-    return th
+    return finite_number(th, name, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def check_range_thresholds(
@@ -216,10 +212,7 @@ class PairSampler:
         threshold: float | None = None, threshold2: float | None = None, seed: int = 0, *,
         strategy: SamplingStrategy | str = "auto", progress: bool = False,
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k (pairs per step) must be an integer >= 1, got {k!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        k, seed = int_at_least(k, "k (pairs per step)"), int_at_least(seed, "seed", 0)
         n = int(target.n)
         if n < 2:
             raise ValueError(f"a pair sampler needs at least 2 images, got n={n}")

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pixsim.validation import int_at_least
+
 __all__ = ["seed_everything", "resolve_device", "use_all_cores", "git_revision", "environment_versions"]
 
 
@@ -25,9 +27,7 @@ def seed_everything(seed: int) -> torch.Generator:
         A CPU ``torch.Generator`` seeded with ``seed``, for code that prefers an explicit
         generator over the global state.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = int_at_least(seed, "seed", 0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

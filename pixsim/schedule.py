@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pixsim.validation import int_at_least
+from pixsim.validation import finite_number, int_at_least
 
 __all__ = ["CyclicSchedule", "cyclic_lr"]
 
@@ -39,21 +39,15 @@ class CyclicSchedule:
     cycle_phases: int = 5
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lr0, (int, float)) or isinstance(self.lr0, bool) or not self.lr0 > 0:
-            raise ValueError(f"lr0 must be a number > 0, got {self.lr0!r}")
-        if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
-            raise ValueError(f"decay must be a number in (0, 1], got {self.decay!r}")
-        if (not isinstance(self.phase_epochs, (int, float)) or isinstance(self.phase_epochs, bool)
-                or not math.isfinite(self.phase_epochs) or not self.phase_epochs > 0):
-            raise ValueError(f"phase_epochs must be a number > 0 (epochs per phase), got {self.phase_epochs!r}")
+        finite_number(self.lr0, "lr0", "a number > 0", lambda v: v > 0)
+        finite_number(self.decay, "decay", "a number in (0, 1]", lambda v: 0 < v <= 1)
+        finite_number(self.phase_epochs, "phase_epochs", "a number > 0 (epochs per phase)", lambda v: v > 0)
         int_at_least(self.cycle_phases, "cycle_phases")
 
     def phase_at_step(self, step: int, steps_per_epoch: int) -> int:
         """Phase index in ``[0, cycle_phases)`` of 0-based optimisation ``step`` (counted over the
-        whole run) when an epoch has ``steps_per_epoch`` steps."""
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise ValueError(f"step must be a 0-based integer >= 0, got {step!r}")
-        int_at_least(steps_per_epoch, "steps_per_epoch")
+        whole run) when an epoch has ``steps_per_epoch`` (>= 1) steps; called every step by the
+        training loop, so it does not check its arguments."""
         # integer-exact for integer phase_epochs; the 1e-9 keeps 0.6 * 5 steps from landing below
         phase_steps = self.phase_epochs * steps_per_epoch
         return int(math.floor(step / phase_steps + 1e-9)) % self.cycle_phases
@@ -64,8 +58,7 @@ class CyclicSchedule:
 
     def phase(self, epoch: int) -> int:
         """Phase index in ``[0, cycle_phases)`` at the start of 0-based ``epoch``."""
-        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-            raise ValueError(f"epoch must be a 0-based integer >= 0, got {epoch!r}")
+        int_at_least(epoch, "epoch (0-based)", 0)
         return int(math.floor(epoch / self.phase_epochs + 1e-9)) % self.cycle_phases
 
     def lr(self, epoch: int) -> float:

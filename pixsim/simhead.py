@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from pixsim.validation import finite_number, int_at_least
+
 __all__ = ["SimilarityHead"]
 
 
@@ -32,15 +34,11 @@ class SimilarityHead(nn.Module):
     def __init__(self, channels: Sequence[int], *, beta: float = 0.9, eps: float = 1e-8) -> None:
         super().__init__()
         channels = list(channels)
-        if not channels or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive ints, got {channels!r}")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-            raise ValueError(f"beta must be a float in [0, 1), got {beta!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive float, got {eps!r}")
-        self.channels = tuple(channels)
-        self.beta = float(beta)
-        self.eps = float(eps)
+        if not channels:
+            raise ValueError("channels must be a non-empty list of positive ints, got []")
+        self.channels = tuple(int_at_least(c, f"channels[{i}]") for i, c in enumerate(channels))
+        self.beta = finite_number(beta, "beta", "a float in [0, 1)", lambda v: 0 <= v < 1)
+        self.eps = finite_number(eps, "eps", "a positive float", lambda v: v > 0)
         for index, c in enumerate(channels):
             self.register_buffer(f"running_mean_{index}", torch.zeros(c))
         self.layer_logits = nn.Parameter(torch.zeros(len(channels)))

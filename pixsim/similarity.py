@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from pixsim.enums import ChoiceEnum
 from pixsim.pairs import PairPermutation, PairRange, check_range_thresholds, validate_threshold
 from pixsim.runtime import resolve_device
+from pixsim.validation import int_at_least
 
 __all__ = [
     "MATRIX_MAX_N", "TargetKind", "centred_unit_vectors", "pixel_similarity_matrix", "threshold_similarity",
@@ -107,8 +108,7 @@ def centred_unit_vectors(images: torch.Tensor, batch_size: int = 4096,
         raise ValueError(f"images must have shape [N, C, H, W] or [N, H, W], got {tuple(images.shape)}")
     if images.shape[0] < 2:
         raise ValueError(f"need at least 2 images for a centred similarity, got N={images.shape[0]}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    int_at_least(batch_size, "batch_size")
     dev = resolve_device(device)
     n, d = images.shape[0], images.shape[2] * images.shape[3]
 
