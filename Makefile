@@ -1,6 +1,6 @@
 # pixsim: one-command set-up on a fresh machine.
 #   make reproduce   the main job: quick profile end to end, ending with _build/html/index.html
-#   make test        create .venv, install pixsim[dev], run the test suite
+#   make test        create .venv, install pixsim[dev], run ruff (the linter), then the test suite
 # Variables: PYTHON (interpreter used to create the venv), VENV (its folder), PROFILE, JOBS.
 
 PYTHON  ?= python3
@@ -10,7 +10,7 @@ JOBS    ?= 1
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test test-fast reproduce smoke data book benchmarks clean
+.PHONY: install lint test test-fast reproduce smoke data book benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ install: $(STAMP)
 data: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/get_fashion_mnist.sh
 
-test: $(STAMP)
+# Lint what CI lints (configuration: [tool.ruff] in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pixsim tests benchmarks
+
+test: lint
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
 
 test-fast: $(STAMP)

@@ -29,9 +29,9 @@ from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
 from pixsim.robustness.noise import NoiseSpec
 from pixsim.robustness.spectra import SpectrumSpec
+from pixsim.robustness.suite import evaluate
 from pixsim.robustness.transfer import TransferSpec
 from pixsim.robustness.whitebox import WhiteBoxSpec
-from pixsim.robustness.suite import evaluate
 
 
 def load_images(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:

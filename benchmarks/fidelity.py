@@ -73,8 +73,8 @@ def _evaluate(checkpoint: str, source: str, row: dict) -> pd.DataFrame:
     from pixsim.checkpoint import load_checkpoint
     from pixsim.results import load_test_set
     from pixsim.robustness.noise import NoiseSpec
-    from pixsim.robustness.transfer import TransferSpec
     from pixsim.robustness.suite import evaluate
+    from pixsim.robustness.transfer import TransferSpec
 
     torch.set_num_threads(1)
     model, meta = load_checkpoint(checkpoint, device="cpu")

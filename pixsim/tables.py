@@ -9,7 +9,7 @@ its columns, so the notebooks stay a few calls long.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -76,3 +76,11 @@ def test_readme_names_the_two_commands():
     assert "make reproduce" in text and "make test" in text
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_make_test_lints_before_the_tests():
+    """CI runs `make test`, which runs ruff (configured in pyproject.toml) before pytest."""
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: lint\b", make, flags=re.M)
+    assert re.search(r"^lint:.*\n\t.*ruff check pixsim tests benchmarks", make, flags=re.M)
+    assert "ruff" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
