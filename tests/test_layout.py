@@ -154,3 +154,12 @@ def test_each_module_imports_alone():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_readme_layout_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("\n## ", readme.index("## Layout") + 1)]
+    for path in sorted(ROOT.glob("pixsim/*.py")):
+        assert f"\n{path.name} " in layout, f"README's Layout section lacks {path.name}"
+    for path in sorted(ROOT.glob("pixsim/robustness/*.py")):
+        assert path.stem in layout, f"README's Layout section lacks robustness/{path.name}"
