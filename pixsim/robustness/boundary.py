@@ -44,6 +44,8 @@ class BoundarySpec:
     """
 
     family: ClassVar[str] = "boundary"
+    attack: ClassVar[AttackName] = AttackName.BOUNDARY
+    norm: ClassVar[Norm] = Norm.L2
     n_images: int = 1000
     repeats: int = 5
     steps: int = 50
@@ -52,14 +54,6 @@ class BoundarySpec:
         set_field(self, "n_images", int_at_least(self.n_images, "n_images"))
         set_field(self, "repeats", int_at_least(self.repeats, "repeats"))
         set_field(self, "steps", int_at_least(self.steps, "steps"))
-
-    @property
-    def attack(self) -> AttackName:
-        return AttackName.BOUNDARY
-
-    @property
-    def norm(self) -> Norm:
-        return Norm.L2
 
     def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
         """One ``kind == "boundary"`` row per repeat; each repeat draws its own seeded random

@@ -53,6 +53,7 @@ class ChecksSpec:
     """
 
     family: ClassVar[str] = "checks"
+    attack: ClassVar[None] = None
     tolerance_images: int = 1
     tolerance_fraction: float = 0.005
     near_zero: float = 0.05
@@ -64,10 +65,6 @@ class ChecksSpec:
         for name in ("tolerance_fraction", "near_zero", "large_linf", "large_l2"):
             set_field(self, name, finite_number(getattr(self, name), name, "a positive finite number",
                                                 lambda v: v > 0))
-
-    @property
-    def attack(self) -> None:
-        return None
 
     def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
         """Check rows for the accuracy rows the suite produced before this spec."""

@@ -29,6 +29,7 @@ class NoiseSpec:
     """
 
     family: ClassVar[str] = "noise"
+    norm: ClassVar[Norm] = Norm.NONE
     attack: AttackName | str
     epsilons: Sequence[float]
 
@@ -42,10 +43,6 @@ class NoiseSpec:
             raise ValueError(f"salt_and_pepper epsilons are probabilities <= 1, got {eps[-1]!r}")
         set_field(self, "attack", attack)
         set_field(self, "epsilons", eps)
-
-    @property
-    def norm(self) -> Norm:
-        return Norm.NONE
 
     def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
         """One accuracy row per epsilon over all images of ``ctx``."""

@@ -25,6 +25,7 @@ class SpectrumSpec:
     suite (the Boundary attack; the only family that keeps perturbations)."""
 
     family: ClassVar[str] = "spectrum"
+    norm: ClassVar[Norm] = Norm.L2
     source: AttackName | str = AttackName.BOUNDARY
 
     def __post_init__(self):
@@ -36,10 +37,6 @@ class SpectrumSpec:
     @property
     def attack(self) -> AttackName:
         return self.source
-
-    @property
-    def norm(self) -> Norm:
-        return Norm.L2
 
     def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
         """``kind == "spectrum"`` rows (one per repeat and frequency) for the perturbations kept

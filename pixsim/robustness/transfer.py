@@ -30,18 +30,12 @@ class TransferSpec:
     """
 
     family: ClassVar[str] = "transfer"
+    attack: ClassVar[AttackName] = AttackName.TRANSFER_FGSM
+    norm: ClassVar[Norm] = Norm.LINF
     epsilons: Sequence[float]
 
     def __post_init__(self):
         set_field(self, "epsilons", validate_epsilons(self.epsilons))
-
-    @property
-    def attack(self) -> AttackName:
-        return AttackName.TRANSFER_FGSM
-
-    @property
-    def norm(self) -> Norm:
-        return Norm.LINF
 
     def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
         """One accuracy row per epsilon (the target model's accuracy on images perturbed with
