@@ -158,8 +158,10 @@ def _init_worker(counter, jobs: int) -> None:  # pragma: no cover - runs in pool
 
 
 def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], None],
-              hard_deps: bool = True) -> list[Outcome]:
-    """Run tasks respecting ``depends_on``; ``jobs`` > 1 uses a process pool."""
+              hard_deps: bool = True, took: dict[str, float] | None = None) -> list[Outcome]:
+    """Run tasks respecting ``depends_on``; ``jobs`` > 1 uses a process pool. ``took``: seconds
+    each step took when it ran, from the earlier manifest (else from the step's own record)."""
+    took = took or {}
     by_name = {t.step.name: t for t in tasks}
     outcomes: dict[str, Outcome] = {}
     pending = list(tasks)
@@ -198,7 +200,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                                                    task.parameters):
                     # keep the time the step took when it ran, for the run record
                     finish(Outcome(task.step.name, task.step.run, task.step.kind.value, "skipped",
-                                   seconds=store.recorded_seconds(task.step_dir, task.step.kind.value),
+                                   seconds=took.get(task.step.name) or store.recorded_seconds(
+                                       task.step_dir, task.step.kind.value),
                                    notebook=str(task.output_notebook),
                                    labels=dict(task.step.labels)))
                     continue
@@ -276,13 +279,16 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     log(f"profile {profile.name}: {len(grid)} grid steps + {len(analysis)} analysis steps, "
         f"jobs={jobs}, output {out_dir}")
-    outcomes = _schedule(grid, jobs, force, log)
+    earlier = store.read_manifest(out_dir)
+    if earlier.get("profile") != profile.name:
+        earlier = {}
+    # a skipped step keeps the time it took when it ran (the notebook's, as the manifest has it)
+    took = {s["step"]: s.get("seconds") for s in earlier.get("steps", []) if s.get("status") in ("done", "skipped")}
+    outcomes = _schedule(grid, jobs, force, log, took=took)
     # steps left out by --only keep their record from earlier invocations: the results notebook
     # reads every run's labels from the manifest
     selected = {t.step.name for t in tasks}
-    earlier = store.read_manifest(out_dir)
-    kept = ([dict(s, earlier=True) for s in earlier.get("steps", []) if s.get("step") not in selected]
-            if earlier.get("profile") == profile.name else [])
+    kept = [dict(s, earlier=True) for s in earlier.get("steps", []) if s.get("step") not in selected]
     manifest = {
         "profile": profile.name, "profile_file": str(profile.source_path or ""),
         "description": profile.description, "profile_hardware": profile.hardware,
@@ -296,7 +302,7 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
     ran = any(o.status == "done" for o in outcomes)
     for task in analysis:
         outcome = _schedule([_detached(task)], 1, force or (ran and task.step.kind is StepKind.RESULTS),
-                            log, hard_deps=False)[0]
+                            log, hard_deps=False, took=took)[0]
         outcomes.append(outcome)
         manifest["steps"].append(outcome.__dict__)
     manifest["total_seconds"] = round(time.perf_counter() - start, 1)

@@ -106,20 +106,24 @@ def read_marker(step_dir: str | Path, kind: str) -> dict[str, Any]:
         return {}
 
 
-def _train_config(parameters: dict[str, Any]) -> dict[str, Any] | None:
-    """The full TrainConfig (as a dict) of a training step's parameters; None if they are invalid."""
+def _same_training(record: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """True when a run record's config has the values a training step's parameters set (as
+    TrainConfig normalises them). Fields the step leaves to the notebook's defaults are not
+    compared, as the runner's digest of the parameters never compared them."""
     try:
-        return TrainConfig.from_dict(dict(parameters)).to_dict()
+        wanted = TrainConfig.from_dict(dict(parameters)).to_dict()
     except (ValueError, TypeError):
-        return None
+        return False
+    stored = record.get("config") or {}
+    return all(key in stored and stored[key] == wanted[key] for key in parameters)
 
 
 def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> bool:
     """True when step ``kind`` finished in ``step_dir`` with the same parameters.
 
     Complete means: the step's record says it finished with these parameters (a training step:
-    its run record holds the same TrainConfig; any other step: its marker's parameter digest
-    matches) and every expected output file (``STEP_OUTPUTS[kind]``) exists and is non-empty. A run
+    its run record's config has the values the parameters set; any other step: its marker's
+    parameter digest matches) and every expected output file (``STEP_OUTPUTS[kind]``) exists and is non-empty. A run
     whose outputs were deleted, or whose parameters changed in the profile, is not complete and
     is run again.
     """
@@ -129,7 +133,7 @@ def is_complete(step_dir: str | Path, kind: str, parameters: dict[str, Any]) -> 
             record = read_run_record(step_dir)
         except (OSError, json.JSONDecodeError):
             return False
-        if record is None or record.get("config") != _train_config(parameters):
+        if record is None or not _same_training(record, parameters):
             return False
     elif read_marker(step_dir, kind).get("digest") != parameters_digest(parameters):
         return False

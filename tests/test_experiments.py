@@ -158,6 +158,21 @@ def test_is_complete_needs_marker_same_parameters_and_outputs(tmp_path):
     assert not results.is_complete(tmp_path, "robustness", params)
 
 
+def test_a_training_step_is_complete_when_its_run_record_has_its_parameters(tmp_path):
+    params = {"dataset": "synthetic", "alpha": 10, "seed": 1, "out_dir": str(tmp_path), "run_name": "r"}
+    for name in ("train.ipynb", "history.csv"):
+        (tmp_path / name).write_text("x")
+    assert not results.is_complete(tmp_path, "train", params)  # no record: not finished
+    config = TrainConfig.from_dict({**params, "n_reg": 64}).to_dict()  # n_reg: the notebook's default
+    results.write_run_record(tmp_path, {"config": config, "train_seconds": 3.0})
+    assert results.is_complete(tmp_path, "train", params)  # alpha 10 == 10.0 once normalised
+    assert results.recorded_seconds(tmp_path, "train") == 3.0
+    assert not results.is_complete(tmp_path, "train", {**params, "alpha": 4.0})
+    assert not results.is_complete(tmp_path, "train", {**params, "epochs": 0})  # invalid: run it, see the error
+    (tmp_path / "train.ipynb").unlink()
+    assert not results.is_complete(tmp_path, "train", params)
+
+
 def test_gather_concatenates_every_run(tmp_path):
     for run, acc in (("r1", 0.5), ("r2", 0.7)):
         d = tmp_path / "runs" / run
@@ -191,7 +206,8 @@ def fake_executor(log, fail=()):
         if kind == "train":  # what pixsim.training.train leaves in the run directory
             d = Path(parameters["out_dir"]) / parameters["run_name"]
             (d / "history.csv").write_text("epoch,layer_w0\n0,0.2\n")
-            config = TrainConfig.from_dict(dict(parameters)).to_dict()
+            # the notebook's parameters cell sets fields the profile leaves out (here n_reg)
+            config = TrainConfig.from_dict({"n_reg": 123, **parameters}).to_dict()
             results.write_run_record(d, {"checkpoint": "best.pt", "config": config, "test_accuracy": 0.5,
                                          "train_seconds": 12.5})
         elif kind == "robustness":
@@ -223,6 +239,12 @@ def test_runner_runs_then_skips_complete_steps(tmp_path, monkeypatch):
                                         log=lambda s: None)
     assert log == [] and {o.status for o in outcomes} == {"skipped"}
     skipped = {o.step: o.seconds for o in outcomes}  # the run record keeps the time each step took
+    first = {s["step"]: s["seconds"] for s in results.read_manifest(out)["steps"]}
+    assert skipped == pytest.approx(first)
+    (out / "reproduce.json").unlink()  # without the earlier manifest: the steps' own records
+    outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
+                                        log=lambda s: None)
+    skipped = {o.step: o.seconds for o in outcomes}
     assert skipped["a-reg-s7/train"] == 12.5  # the summed epoch times of its record
     assert skipped["a-reg-s7/robustness"] == results.read_marker(out / "runs" / "a-reg-s7", "robustness")["seconds"]
     # one run's output removed: only that step runs again (and the results notebook after it)
