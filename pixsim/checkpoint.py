@@ -3,19 +3,25 @@
 A checkpoint is one ``torch.save`` file holding plain data only (dicts, lists, numbers, strings,
 tensors), so it loads with ``weights_only=True``::
 
-    {"format": "pixsim-checkpoint", "format_version": 1,
+    {"format": "pixsim-checkpoint", "format_version": 2,
      "metadata": {config, model_config, history (list of per-epoch dicts), epoch, best_epoch,
                   best_val_loss, versions, seed, git_revision, run_name, ...},
      "model": model state dict,
      # last.pt (resume) only:
-     "optimizer": ..., "sampler": ... or None, "rng": capture_rng_state()}
+     "optimizer": ..., "sampler": ... or None, "rng": capture_rng_state(),
+     "checksum": state_checksum(everything above)}
 
 Files are written to a temporary file in the same directory and moved into place with
 ``os.replace``, so an interruption leaves either the previous complete file or the new one.
+``atomic_save`` stores a SHA-256 of the payload's contents (every tensor's bytes, every value) in
+the file, and ``read_checkpoint`` recomputes it: a file changed after it was written (flipped
+bytes inside a tensor, which ``torch.load`` does not notice) is refused with its path named.
+Version 1 files (written before checksums) still load, unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -25,17 +31,63 @@ import numpy as np
 import torch
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "atomic_save", "read_checkpoint", "load_checkpoint",
-    "capture_rng_state", "restore_rng_state",
+    "FORMAT", "FORMAT_VERSION", "CHECKSUM", "DamagedCheckpointError", "state_checksum", "file_sha256",
+    "atomic_save", "read_checkpoint", "load_checkpoint", "capture_rng_state", "restore_rng_state",
 ]
 
 FORMAT = "pixsim-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the payload carries its checksum; 1 (no checksum) is still read
+_READABLE_VERSIONS = (1, 2)
+CHECKSUM = "checksum"  # payload key of the SHA-256 of the rest of the payload
+
+
+class DamagedCheckpointError(ValueError):
+    """A checkpoint file that cannot be trusted: unreadable, truncated, or changed since it was
+    written (its stored checksum differs). The message names the file."""
+
+
+def state_checksum(value: Any) -> str:
+    """SHA-256 (hex) of a checkpoint payload or any part of it: dict keys (sorted), list items,
+    each tensor's dtype, shape and bytes, and the ``repr`` of every other value. Equal contents
+    give equal checksums, whatever the device or the file they were read from."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu").contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__[0]}{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
-    """``torch.save(payload)`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    """``torch.save(payload)`` to ``path`` atomically (temporary file, fsync, ``os.replace``), with
+    the payload's :func:`state_checksum` under :data:`CHECKSUM` (the caller's dict is not changed)."""
     path = Path(path)
+    payload = {key: value for key, value in payload.items() if key != CHECKSUM}
+    payload[CHECKSUM] = state_checksum(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -63,6 +115,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        DamagedCheckpointError: the file is unreadable (truncated, not a torch file) or its
+            contents differ from the checksum stored when it was written.
         ValueError: the file is not a pixsim checkpoint of a known format version.
     """
     path = Path(path)
@@ -71,14 +125,24 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated or foreign file
-        raise ValueError(f"{str(path)!r} is not a readable pixsim checkpoint: {exc}") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DamagedCheckpointError(f"{str(path)!r} is not a readable pixsim checkpoint (truncated or not a "
+                                     f"torch file): {type(exc).__name__}: {first}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a pixsim checkpoint (no format={FORMAT!r} key)")
-    if payload.get("format_version") != FORMAT_VERSION:
+    version = payload.get("format_version")
+    if version not in _READABLE_VERSIONS:
         raise ValueError(
-            f"{str(path)!r} has checkpoint format version {payload.get('format_version')!r}; "
-            f"this pixsim reads version {FORMAT_VERSION}"
+            f"{str(path)!r} has checkpoint format version {version!r}; "
+            f"this pixsim reads versions {', '.join(map(str, _READABLE_VERSIONS))}"
         )
+    if version >= 2:
+        stored = payload.pop(CHECKSUM, None)
+        if stored != state_checksum(payload):
+            raise DamagedCheckpointError(
+                f"{str(path)!r} is damaged: its contents differ from the checksum stored when it was written "
+                f"({'no checksum' if stored is None else 'checksum mismatch'}); it was changed or corrupted "
+                "after it was saved")
     return payload
 
 

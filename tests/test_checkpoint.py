@@ -88,3 +88,58 @@ def test_rng_state_round_trips_through_a_checkpoint_file(tmp_path):
     assert _draws() != expected
     ck.restore_rng_state(ck.read_checkpoint(path)["rng"])  # loaded with weights_only=True
     assert _draws() == expected
+
+
+# -- checksums (issue 9, point 6) --------------------------------------------------------------
+def _flip_inside_tensor(path, tensor: torch.Tensor, count: int = 50) -> None:
+    """Flip ``count`` bytes of ``tensor``'s stored bytes inside the file (torch.load does not notice)."""
+    data = bytearray(path.read_bytes())
+    raw = tensor.contiguous().view(torch.uint8).numpy().tobytes()
+    start = bytes(data).find(raw)
+    assert start > 0, "tensor bytes not found in the file"
+    for i in range(count):
+        data[start + 7 * i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_checkpoint_with_flipped_bytes_is_refused_naming_the_file(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("resnet10", width=4, num_classes=7)
+    path = ck.atomic_save(_payload(model), tmp_path / "best.pt")
+    payload = ck.read_checkpoint(path)
+    assert ck.CHECKSUM not in payload  # checked and removed on load
+    _flip_inside_tensor(path, max(model.state_dict().values(), key=torch.numel))
+    # the file still unpickles, with different weights: without the checksum it would load silently
+    raw = torch.load(path, weights_only=True)
+    assert raw[ck.CHECKSUM] != ck.state_checksum({k: v for k, v in raw.items() if k != ck.CHECKSUM})
+    with pytest.raises(ck.DamagedCheckpointError, match=r"best\.pt.*damaged.*checksum"):
+        ck.load_checkpoint(path, device="cpu")
+
+
+def test_truncated_checkpoint_is_a_damaged_checkpoint(tmp_path):
+    model = build_model("resnet10", width=4, num_classes=7)
+    path = ck.atomic_save(_payload(model), tmp_path / "best.pt")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ck.DamagedCheckpointError, match=r"best\.pt.*not a readable pixsim checkpoint"):
+        ck.read_checkpoint(path)
+
+
+def test_version_1_checkpoints_without_checksum_still_load(tmp_path):
+    model = build_model("resnet10", width=4, num_classes=7)
+    old = tmp_path / "old.pt"
+    torch.save({**_payload(model), "format_version": 1}, old)
+    loaded, _ = ck.load_checkpoint(old, device="cpu")
+    assert loaded.config() == model.config()
+    torch.save({**_payload(model), "format_version": 2}, tmp_path / "nosum.pt")  # v2 needs its checksum
+    with pytest.raises(ck.DamagedCheckpointError, match="no checksum"):
+        ck.read_checkpoint(tmp_path / "nosum.pt")
+
+
+def test_state_checksum_is_stable_and_sensitive():
+    a = {"model": {"w": torch.arange(6.0).view(2, 3)}, "meta": {"lr": 0.1, "history": [{"x": float("nan")}]}}
+    b = {"meta": {"history": [{"x": float("nan")}], "lr": 0.1}, "model": {"w": torch.arange(6.0).view(2, 3)}}
+    assert ck.state_checksum(a) == ck.state_checksum(b)  # key order does not matter
+    c = {"model": {"w": torch.arange(6.0).view(3, 2)}, "meta": b["meta"]}
+    assert ck.state_checksum(a) != ck.state_checksum(c)  # shape matters
+    d = {"model": {"w": torch.arange(6.0).view(2, 3).double()}, "meta": b["meta"]}
+    assert ck.state_checksum(a) != ck.state_checksum(d)  # dtype matters
