@@ -192,8 +192,9 @@ def load_dataset(
         download: let torchvision download a missing data set (needs a network).
         limit: keep only the first ``limit`` images (in file order; deterministic).
         seed: seed of the ``synthetic`` data set (ignored by the others).
-        verify_checksums: CIFAR only: check the batches' md5 against torchvision's (default);
-            False only checks that the files exist.
+        verify_checksums: check the files' md5 (default): CIFAR's batches against torchvision's,
+            MNIST-type idx files' contents against the published ones
+            (:data:`pixsim.data_io.IDX_MD5`); False only checks that the files exist.
         progress: tqdm progress bar while reading an image folder.
         **options: ``synthetic`` only: ``n``, ``size``, ``channels``, ``num_classes``, ``noise``
             (see :func:`synthetic_dataset`); with ``grayscale=True`` 3-channel synthetic images
@@ -218,7 +219,7 @@ def load_dataset(
         if name in (DatasetName.CIFAR10, DatasetName.CIFAR100):
             loaded = load_cifar(name.value, split.value, root, download, verify_checksums)
         elif name in (DatasetName.MNIST, DatasetName.FASHION_MNIST):
-            loaded = load_mnist_type(name.value, split.value, root, download)
+            loaded = load_mnist_type(name.value, split.value, root, download, verify_checksums)
         else:
             loaded = load_image_folder(split.value, root, grayscale, limit, progress)
         images, labels, source_classes = loaded.images[:limit], loaded.labels[:limit], loaded.num_classes

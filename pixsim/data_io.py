@@ -28,7 +28,9 @@ Formats:
 
 - :func:`read_idx`: a small reader of the original MNIST / Fashion-MNIST idx files (``.gz`` or
   uncompressed), used for flat folders such as the Debian package ``dataset-fashion-mnist``.
-  torchvision's own classes read its ``<root>/<Class>/raw/`` layout.
+  torchvision's own classes read its ``<root>/<Class>/raw/`` layout. With ``verify_checksums``
+  (the default) the MD5 of each file's idx contents must be the published one
+  (:data:`IDX_MD5`), else a :class:`DataFileError` names the file.
 - :class:`CIFAR10Files` / :class:`CIFAR100Files`: torchvision's CIFAR classes with one switch,
   ``verify_checksums``. torchvision's ``_check_integrity`` compares the md5 of every pickle
   batch (and ``_load_meta`` the md5 of the meta file) with the published archive; with
@@ -36,15 +38,20 @@ Formats:
   published files); the tests pass ``False`` because their fake batches, written in the real
   pickle format, cannot have the real checksums.
 - :func:`read_image_folder`: ImageNet-style regularization images (grayscale, centre crop
-  144 x 256, every 4th pixel -> 36 x 64).
+  144 x 256, every 4th pixel -> 36 x 64); 16-bit images are scaled by their bit depth.
+
+A file that is there but unreadable (truncated, damaged, another checksum) raises
+:class:`DataFileError` (a ``ValueError``) naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import os
 import pickle
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +62,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 __all__ = [
-    "DatasetNotFoundError", "ENV_VAR", "SYSTEM_LOCATIONS", "default_data_dir", "Loaded",
+    "DatasetNotFoundError", "DataFileError", "IDX_MD5", "ENV_VAR", "SYSTEM_LOCATIONS", "default_data_dir", "Loaded",
     "load_mnist_type", "load_cifar", "load_image_folder",
     "IDX_FILES", "idx_file", "read_idx", "CIFAR10Files", "CIFAR100Files",
     "CROP_HW", "SUBSAMPLE", "IMAGE_EXTENSIONS", "crop_subsample", "list_image_files", "read_image_folder",
@@ -64,6 +71,11 @@ __all__ = [
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set is in none of the places searched (the message lists them and how to get it)."""
+
+
+class DataFileError(ValueError):
+    """A data file that is there but cannot be used: truncated, damaged, not in the expected
+    format, or not the published file (checksum). The message names the file."""
 
 
 # ----------------------------------------------------------------------------------------- idx
@@ -81,6 +93,66 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+#: MD5 of the contents of the original idx files (the files inside the published ``.gz`` archives,
+#: as published with the data sets and used by e.g. PyTorch's own MNIST download scripts).
+#: torchvision's ``MNIST.resources`` / ``FashionMNIST.resources`` list the MD5 of the ``.gz``
+#: archives themselves; a re-compressed copy holding the same files, such as the Debian package
+#: ``dataset-fashion-mnist``, has other archive checksums but these contents.
+IDX_MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+_MD5_SEEN: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> MD5 of the idx contents
+
+
+def _idx_bytes(path: Path) -> bytes:
+    """The idx contents of a file: decompressed when it starts with the gzip magic bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            if head == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=f) as gz:
+                    return gz.read()
+            return f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataFileError(f"{path}: cannot decompress it ({type(exc).__name__}: {exc}); the file is "
+                            "truncated or damaged: replace it") from exc
+
+
+def check_idx_md5(name: str, path: Path, contents: bytes | None = None) -> None:
+    """Refuse an idx file of data set ``name`` (``mnist``, ``fashion_mnist``) whose contents'
+    MD5 is not the published one (:data:`IDX_MD5`; files of other names are not checked).
+    ``contents``: the file's idx bytes when already read (else read here, unless this process
+    checked the unchanged file before).
+
+    Raises:
+        DataFileError: naming the file, both checksums and what to do.
+    """
+    base = path.name[:-3] if path.name.endswith(".gz") else path.name
+    expected = IDX_MD5.get(name, {}).get(base)
+    if expected is None:
+        return
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    got = _MD5_SEEN.get(key) or hashlib.md5(_idx_bytes(path) if contents is None else contents).hexdigest()
+    if got != expected:
+        raise DataFileError(
+            f"{path}: the MD5 of its idx contents is {got}, not {expected} of the published {name} file {base}: "
+            "the file is damaged or is not the original; replace it, or pass verify_checksums=False "
+            "(pixsim.data.load_dataset) if you changed it on purpose")
+    _MD5_SEEN[key] = got
 
 
 def idx_file(directory: Path, base: str) -> Path | None:
@@ -107,32 +179,29 @@ def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.nd
         A native-byte-order numpy array with the stored shape and dtype (uint8 for MNIST).
 
     Raises:
-        ValueError: bad magic number, unknown type code, wrong ndim or truncated/overlong payload.
+        DataFileError: bad magic number, unknown type code, wrong ndim, truncated/overlong payload
+            or a truncated ``.gz`` file (a ``ValueError`` naming the file).
     """
     path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        if head == b"\x1f\x8b":
-            with gzip.GzipFile(fileobj=f) as gz:
-                data = gz.read()
-        else:
-            data = f.read()
+    return _parse_idx(_idx_bytes(path), path, expected_ndim)
+
+
+def _parse_idx(data: bytes, path: Path, expected_ndim: int | None) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(
+        raise DataFileError(
             f"{path} is not an idx file: magic bytes {data[:4].hex() or '(empty)'}, expected "
             f"00 00 <type code in {sorted(hex(k) for k in _IDX_DTYPES)}> <ndim>"
         )
     dtype, ndim = _IDX_DTYPES[data[2]], data[3]
     if expected_ndim is not None and ndim != expected_ndim:
-        raise ValueError(f"{path}: idx file has {ndim} dimensions, expected {expected_ndim}")
+        raise DataFileError(f"{path}: idx file has {ndim} dimensions, expected {expected_ndim}")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: idx header truncated ({len(data)} bytes, expected >= {header})")
+        raise DataFileError(f"{path}: idx header truncated ({len(data)} bytes, expected >= {header})")
     shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(
+        raise DataFileError(
             f"{path}: idx payload is {len(data) - header} bytes, expected {expected} for shape "
             f"{shape} of {dtype}"
         )
@@ -207,6 +276,10 @@ def crop_subsample(img: Image.Image, grayscale: bool = True) -> np.ndarray:
     ``(H - 144) // 2`` and column ``(W - 256) // 2`` (floor), and subsampling keeps rows
     0, 4, ..., 140 and columns 0, 4, ..., 252 of the crop.
 
+    16-bit grayscale images (PIL modes ``I;16*``, and ``I`` as PIL opens some 16-bit files) are
+    scaled by their bit depth to 8 bits (``round(v * 255 / 65535)``) first; PIL's own
+    ``convert("L")`` would clip them to 255.
+
     Args:
         img: a PIL image in any mode.
         grayscale: luma via PIL ``convert("L")`` (True) or RGB (False).
@@ -214,6 +287,9 @@ def crop_subsample(img: Image.Image, grayscale: bool = True) -> np.ndarray:
     Returns:
         uint8 array [36, 64] (grayscale) or [36, 64, 3] (RGB).
     """
+    if img.mode.startswith("I;16") or img.mode == "I":
+        wide = np.asarray(img).astype(np.int64)
+        img = Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8), mode="L")
     img = img.convert("L" if grayscale else "RGB")
     (ch, cw), (w, h) = CROP_HW, img.size
     if h < ch or w < cw:
@@ -258,8 +334,12 @@ def read_image_folder(
     index = {c: i for i, c in enumerate(classes)}
     arrays = []
     for f in tqdm(files, desc=f"images in {directory.name}", disable=not progress):
-        with Image.open(f) as img:
-            arrays.append(crop_subsample(img, grayscale=grayscale))
+        try:
+            with Image.open(f) as img:
+                arrays.append(crop_subsample(img, grayscale=grayscale))
+        except (OSError, SyntaxError, ValueError) as exc:  # truncated, damaged, not an image
+            raise DataFileError(f"{f}: cannot read the image ({type(exc).__name__}: {exc}); the file is truncated "
+                                "or damaged: replace or remove it") from exc
     stacked = np.stack(arrays)
     images = torch.from_numpy(stacked[:, None] if grayscale else stacked.transpose(0, 3, 1, 2).copy())
     labels = torch.tensor([index[k] for k in keys], dtype=torch.long)
@@ -341,7 +421,18 @@ def _how(root, label: str, layout: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- MNIST-type
-def _flat_idx(directory: Path, split: str, search: _Search, where: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _read_checked(name: str | None, path: Path, expected_ndim: int) -> np.ndarray:
+    """An idx file's array; its contents' MD5 checked against the published one when ``name`` is given."""
+    data = _idx_bytes(path)
+    if name is not None:
+        check_idx_md5(name, path, data)
+    return _parse_idx(data, path, expected_ndim)
+
+
+def _flat_idx(directory: Path, split: str, search: _Search, where: str,
+              verify: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The split's (images, labels) from a folder of idx files; ``verify``: the data set name
+    whose published checksums the files must have (None: not checked)."""
     if not directory.is_dir():
         search.miss(where, "no such folder")
         return None
@@ -350,7 +441,7 @@ def _flat_idx(directory: Path, split: str, search: _Search, where: str) -> tuple
         missing = [b for b, p in zip(IDX_FILES[split], paths) if p is None]
         search.miss(where, f"missing {', '.join(m + '[.gz]' for m in missing)}")
         return None
-    images, labels = read_idx(paths[0], expected_ndim=3), read_idx(paths[1], expected_ndim=1)
+    images, labels = _read_checked(verify, paths[0], 3), _read_checked(verify, paths[1], 1)
     if len(images) != len(labels):
         raise ValueError(f"{directory}: {len(images)} images but {len(labels)} labels in the {split} idx files")
     return images, labels
@@ -371,13 +462,22 @@ def _from_arrays(found: tuple[np.ndarray, np.ndarray], source: str) -> Loaded:
     return Loaded(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), 10, source)
 
 
-def load_mnist_type(name: str, split: str, root, download: bool) -> Loaded:
-    """MNIST or Fashion-MNIST ``split`` as uint8 [N, 1, 28, 28] and labels 0..9 (see module doc)."""
+def load_mnist_type(name: str, split: str, root, download: bool, verify_checksums: bool = True) -> Loaded:
+    """MNIST or Fashion-MNIST ``split`` as uint8 [N, 1, 28, 28] and labels 0..9 (see module doc).
+
+    With ``verify_checksums`` the idx files' contents must have the published MD5
+    (:data:`IDX_MD5`; checked once per file and process), else :class:`DataFileError`.
+    """
     cls, flat_name, label = _MNIST_TYPE[name]
     search = _Search(f"{label} ({split} split)")
     train = split == "train"
+    verify = name if verify_checksums else None
 
     def from_torchvision(base: Path) -> Loaded:
+        if verify:
+            for path in (base / cls.__name__ / "raw" / b for b in IDX_FILES[split]):
+                if path.is_file():  # the uncompressed files torchvision reads (not its legacy .pt)
+                    check_idx_md5(name, path)
         ds = cls(str(base), train=train, download=False)
         return Loaded(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), 10, f"{base} (torchvision {cls.__name__})")
 
@@ -385,18 +485,18 @@ def load_mnist_type(name: str, split: str, root, download: bool) -> Loaded:
         if _torchvision_mnist_present(cls, base):
             return from_torchvision(base)
         raw = base / cls.__name__ / "raw"
-        found = _flat_idx(raw, split, search, f"{raw} (torchvision layout)")
+        found = _flat_idx(raw, split, search, f"{raw} (torchvision layout)", verify)
         if found is None:
-            found = _flat_idx(base / flat_name, split, search, f"{base / flat_name} (flat idx files)")
+            found = _flat_idx(base / flat_name, split, search, f"{base / flat_name} (flat idx files)", verify)
         if found is None and explicit:
-            found = _flat_idx(base, split, search, f"{base} (flat idx files)")
+            found = _flat_idx(base, split, search, f"{base} (flat idx files)", verify)
         return None if found is None else _from_arrays(found, str(base))
 
     for base, explicit in _bases(root, search):
         if (loaded := try_base(base, explicit)) is not None:
             return loaded
     for system in SYSTEM_LOCATIONS.get(name, []):
-        found = _flat_idx(system, split, search, f"{system} (system copy)")
+        found = _flat_idx(system, split, search, f"{system} (system copy)", verify)
         if found is not None:
             return _from_arrays(found, str(system))
     if (loaded := try_base(default_data_dir(), False)) is not None:
@@ -429,7 +529,7 @@ def load_cifar(name: str, split: str, root, download: bool, verify_checksums: bo
         except RuntimeError as exc:
             if dl:
                 raise
-            raise RuntimeError(
+            raise DataFileError(
                 f"{base / cls.base_folder}: {exc} (md5 checksums differ from torchvision's published "
                 "ones; pass verify_checksums=False only if you re-packed these files on purpose)"
             ) from exc

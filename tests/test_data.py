@@ -4,6 +4,7 @@ synthetic data, validation split, augmentation, regularization set and the missi
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 from pathlib import Path
 from urllib.error import URLError
@@ -88,7 +89,7 @@ def _check_mnist(ds: ImageSet, written: dict, split: str, name: str) -> None:
 def test_mnist_type_layouts_read_back_exactly(tmp_path, name, layout, compress, no_system_copies):
     written = write_mnist_root(tmp_path / "root", name=name, layout=layout, compress=compress, seed=3)
     for split in ("train", "test"):
-        _check_mnist(load_dataset(name, split, root=tmp_path / "root"), written, split, name)
+        _check_mnist(load_dataset(name, split, root=tmp_path / "root", verify_checksums=False), written, split, name)
 
 
 def test_mnist_torchvision_layout_uses_torchvision_class(tmp_path, monkeypatch):
@@ -101,16 +102,17 @@ def test_mnist_torchvision_layout_uses_torchvision_class(tmp_path, monkeypatch):
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "__init__", spy)
-    load_dataset("mnist", root=tmp_path)
+    load_dataset("mnist", root=tmp_path, verify_checksums=False)
     assert len(calls) == 1
 
 
 def test_pixsim_data_subfolder_and_root_precedence(tmp_path, monkeypatch, no_system_copies):
     env_written = write_mnist_files(tmp_path / "env" / "fashion-mnist", seed=1)
     monkeypatch.setenv("PIXSIM_DATA", str(tmp_path / "env"))
-    _check_mnist(load_dataset("fashion_mnist"), env_written, "train", "fashion_mnist")
+    _check_mnist(load_dataset("fashion_mnist", verify_checksums=False), env_written, "train", "fashion_mnist")
     root_written = write_mnist_root(tmp_path / "explicit", name="fashion_mnist", layout="flat", seed=2)
-    _check_mnist(load_dataset("fashion_mnist", root=tmp_path / "explicit"), root_written, "train", "fashion_mnist")
+    _check_mnist(load_dataset("fashion_mnist", root=tmp_path / "explicit", verify_checksums=False), root_written,
+                 "train", "fashion_mnist")
     # a flat folder directly in the shared $PIXSIM_DATA is not taken (MNIST and Fashion-MNIST
     # share file names), so MNIST is not silently read from Fashion-MNIST files
     write_mnist_files(tmp_path / "env", seed=4)
@@ -122,17 +124,18 @@ def test_system_copy_before_default_download_folder(tmp_path, monkeypatch):
     system = write_mnist_files(tmp_path / "debian", seed=1)
     write_mnist_root(tmp_path / "cache" / "pixsim", name="fashion_mnist", layout="torchvision", seed=2)
     monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {"fashion_mnist": [tmp_path / "debian"]})
-    _check_mnist(load_dataset("fashion_mnist"), system, "train", "fashion_mnist")
+    _check_mnist(load_dataset("fashion_mnist", verify_checksums=False), system, "train", "fashion_mnist")
     monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {})
-    assert not torch.equal(load_dataset("fashion_mnist").images[:, 0], torch.from_numpy(system["train_images"]))
+    other = load_dataset("fashion_mnist", verify_checksums=False)
+    assert not torch.equal(other.images[:, 0], torch.from_numpy(system["train_images"]))
 
 
 def test_limit_takes_first_images(tmp_path):
     written = write_mnist_root(tmp_path, layout="flat", compress=True, n_train=7)
-    ds = load_dataset("mnist", root=tmp_path, limit=4)
+    ds = load_dataset("mnist", root=tmp_path, limit=4, verify_checksums=False)
     assert len(ds) == 4 and torch.equal(ds.images[:, 0], torch.from_numpy(written["train_images"][:4]))
     with pytest.raises(ValueError, match="limit must be an integer >= 1, got 0"):
-        load_dataset("mnist", root=tmp_path, limit=0)
+        load_dataset("mnist", root=tmp_path, limit=0, verify_checksums=False)
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
@@ -150,6 +153,58 @@ def test_fashion_mnist_from_debian_copy(tmp_path):
             raw.write_bytes(f.read())
         reader = torchvision.datasets.mnist.read_image_file if kind == "images" else torchvision.datasets.mnist.read_label_file
         assert torch.equal(reader(str(raw)), mine)
+
+
+# issue 9, points 6 and 7: MNIST-type files are checked like CIFAR's; damaged files are named
+@pytest.mark.parametrize("layout,compress", [("flat", True), ("flat", False), ("torchvision", False)])
+def test_mnist_type_files_other_than_the_published_ones_are_refused(tmp_path, layout, compress, no_system_copies):
+    write_mnist_root(tmp_path, name="fashion_mnist", layout=layout, compress=compress)
+    with pytest.raises(data_io.DataFileError, match=r"train-images-idx3-ubyte(\.gz)?: the MD5 of its idx contents "
+                       r"is [0-9a-f]{32}, not f4a8712d7a061bf5bd6d2ca38dc4d50a"):
+        load_dataset("fashion_mnist", root=tmp_path)
+    assert len(load_dataset("fashion_mnist", root=tmp_path, verify_checksums=False)) == 7
+
+
+def test_published_checksums_of_the_idx_contents():
+    """The contents' MD5 of torchvision's published archives (test: decompress the Debian copy,
+    a re-compressed package of the original files, whose archive MD5s differ from torchvision's)."""
+    assert set(data_io.IDX_MD5) == {"mnist", "fashion_mnist"}
+    for name, files in data_io.IDX_MD5.items():
+        assert set(files) == {b for pair in data_io.IDX_FILES.values() for b in pair}
+    if DEBIAN_FASHION.is_dir():
+        for base, md5 in data_io.IDX_MD5["fashion_mnist"].items():
+            with gzip.open(DEBIAN_FASHION / f"{base}.gz") as f:
+                assert hashlib.md5(f.read()).hexdigest() == md5, base
+
+
+def test_a_truncated_gz_file_is_named(tmp_path):
+    path = write_idx(tmp_path / "x-idx3-ubyte", np.zeros((20, 28, 28), np.uint8), compress=True)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(data_io.DataFileError, match=r"x-idx3-ubyte\.gz: cannot decompress it .*truncated"):
+        read_idx(path)
+    path.write_bytes(b"\x1f\x8b" + b"garbage" * 10)
+    with pytest.raises(data_io.DataFileError, match=r"x-idx3-ubyte\.gz: cannot decompress it"):
+        read_idx(path)
+
+
+def test_16_bit_images_are_scaled_by_their_bit_depth(tmp_path):
+    wide = ((np.arange(160 * 260).reshape(160, 260) * 37) % 65536).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "deep.png")  # a 16-bit grayscale PNG
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    values = load_dataset("image_folder", root=tmp_path).images[0, 0].numpy()
+    assert (values == 255).mean() < 0.05  # PIL's convert("L") alone makes 99.6% of the pixels 255
+    eight_bit = np.round(wide.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert np.array_equal(values, eight_bit[8:152:4, 2:258:4])  # 160 x 260: crop at (8, 2), every 4th pixel
+
+
+def test_a_truncated_image_is_named(tmp_path):
+    Image.fromarray(np.full((150, 260), 10, np.uint8)).save(tmp_path / "ok.png")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (150, 260), dtype=np.uint8)).save(tmp_path / "cut.png")
+    data = (tmp_path / "cut.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(data_io.DataFileError, match=r"cut\.png: cannot read the image .*truncated"):
+        load_dataset("image_folder", root=tmp_path)
 
 
 # ------------------------------------------------------------------------------------- CIFAR
@@ -193,7 +248,7 @@ def test_cifar100_fine_labels(tmp_path):
 
 def test_cifar_checksums_verified_by_default(tmp_path):
     write_cifar10_root(tmp_path)
-    with pytest.raises(RuntimeError, match="md5 checksums differ"):
+    with pytest.raises(data_io.DataFileError, match="md5 checksums differ"):
         load_dataset("cifar10", root=tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(DatasetNotFoundError, match="missing data_batch_3"):
