@@ -26,7 +26,8 @@ import yaml
 
 from pixsim.enums import ChoiceEnum
 
-__all__ = ["Amp", "ConfigError", "TrainConfig", "add_config_arguments", "config_from_args", "load_config"]
+__all__ = ["Amp", "ConfigError", "MAX_EPOCHS", "TrainConfig", "unknown_name_error", "add_config_arguments",
+           "config_from_args", "load_config"]
 
 
 class Amp(ChoiceEnum):
@@ -37,11 +38,28 @@ class Amp(ChoiceEnum):
 
 
 class ConfigError(ValueError):
-    """A bad ``TrainConfig`` value; ``.field`` names the field."""
+    """A bad setting: ``.field`` names it; the message is ``"<owner>.<field>: <message>"``
+    (``owner`` ``TrainConfig`` by default; a notebook's name for its papermill parameters; none
+    for a message that names the setting itself)."""
 
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"TrainConfig.{field_name}: {message}")
+    def __init__(self, field_name: str, message: str, owner: str | None = "TrainConfig") -> None:
+        super().__init__(f"{owner}.{field_name}: {message}" if owner else message)
         self.field = field_name
+
+
+#: Upper bound of ``epochs`` (the paper trains 40-60; a larger value is a typo, not a plan).
+MAX_EPOCHS = 10_000
+
+
+def unknown_name_error(key: Any, names: list[str], owner: str = "TrainConfig", kind: str = "field") -> ConfigError:
+    """The error for a name that is not one of ``names``, with the closest one suggested:
+    ``TrainConfig.<key>: unknown field ...`` or, for another ``owner``, ``<owner>: unknown <kind> ...``."""
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    text = f"unknown {kind} {key!r}{hint}; {kind}s: {', '.join(names)}"
+    if owner == "TrainConfig":
+        return ConfigError(str(key), text)
+    return ConfigError(str(key), f"{owner}: {text}", owner=None)
 
 
 def _opt(default: Any, help: str, choices: str | None = None) -> Any:
@@ -121,22 +139,38 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a dict; unknown keys raise ``ConfigError`` with the closest field name."""
         if not isinstance(data, dict):
-            raise TypeError(f"a TrainConfig needs a mapping of field -> value, got {type(data).__name__}")
+            raise ConfigError("config", f"a TrainConfig needs a mapping of field -> value, got "
+                              f"{type(data).__name__} {data!r:.80}", owner=None)
         names = [f.name for f in dataclasses.fields(cls)]
         for key in data:
             if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(str(key), f"unknown field {key!r}{hint}; fields: {', '.join(names)}")
+                raise unknown_name_error(key, names, "TrainConfig")
         return cls(**data)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        """Load a YAML mapping of field -> value; ``overrides`` win over the file."""
-        text = Path(path).read_text()
-        data = yaml.safe_load(text) or {}
+        """Load a YAML mapping of field -> value; ``overrides`` win over the file.
+
+        Raises:
+            ConfigError: the file is missing or unreadable, not YAML, or not a mapping (the
+                message names the file), or a field is unknown or has a bad type.
+        """
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError("config", f"cannot read config file {str(path)!r}: "
+                              f"{exc.strerror or type(exc).__name__}", owner=None) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" (line {where.line + 1})" if where is not None else ""
+            raise ConfigError("config", f"config file {str(path)!r} is not valid YAML{at}: "
+                              f"{getattr(exc, 'problem', None) or exc}", owner=None) from None
+        data = {} if data is None else data
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a YAML mapping of TrainConfig fields, got {type(data).__name__}")
+            raise ConfigError("config", f"config file {str(path)!r} holds a {type(data).__name__} "
+                              f"({data!r:.60}); expected a YAML mapping of TrainConfig fields (name: value)", owner=None)
         return cls.from_dict({**data, **overrides})
 
     def to_yaml(self, path: str | Path) -> Path:
@@ -220,8 +254,9 @@ class TrainConfig:
         _require(self.n_reg >= 2, "n_reg", self.n_reg, "an integer >= 2 (pairs need two images)")
         _require(self.width >= 1, "width", self.width,
                  "an integer >= 1 (stage widths are width, 2*width, 4*width, 8*width channels)")
-        for name in ("epochs", "batch_size", "cycle_phases", "eval_batch_size"):
+        for name in ("batch_size", "cycle_phases", "eval_batch_size"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _require(1 <= self.epochs <= MAX_EPOCHS, "epochs", self.epochs, f"an integer in [1, {MAX_EPOCHS}]")
         _require(math.isfinite(self.phase_epochs) and self.phase_epochs > 0, "phase_epochs", self.phase_epochs,
                  "a number > 0 (epochs per phase)")
         if self.num_threads is not None:
@@ -308,13 +343,24 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
     if not ok:
         kind = base.__name__ + (" or None" if _optional(hint) else "")
         raise ConfigError(name, f"got {value!r} of type {type(value).__name__}; expected {kind}")
+    if base is float and not math.isfinite(value):
+        raise ConfigError(name, f"got {value!r}; expected a finite number")
 
 
 # -- command-line options generated from the fields ------------------------------------------
-def _parse_value(base: type, text: str) -> Any:
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _parse_value(base: type, text: str, optional: bool = False) -> Any:
+    """An option's text as the field's type; ``none``/``null`` is None for every field (the
+    validation refuses it where None is not allowed)."""
     if text.strip().lower() in ("none", "null"):
         return None
-    return base(text)
+    try:
+        return base(text)
+    except ValueError:
+        expected = _TYPE_WORDS[base] + (" or none" if optional else "")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -344,7 +390,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             metavar = {int: "INT", float: "FLOAT", str: "STR"}[base] + ("|none" if _optional(hint) else "")
             parser.add_argument(flag, dest=f.name, metavar=metavar, default=argparse.SUPPRESS,
-                                type=lambda s, b=base: _parse_value(b, s), help=text)
+                                type=lambda s, b=base, o=_optional(hint): _parse_value(b, s, o), help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from pixsim import results
 from pixsim.checkpoint import (FORMAT, FORMAT_VERSION, atomic_save, capture_rng_state, load_checkpoint,
                                read_checkpoint, restore_rng_state)
+from pixsim.cli import command
 from pixsim.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
 from pixsim.data import ImageSet, augment_cifar, load_split, regularization_images, validation_split
 from pixsim.loss import similarity_loss
@@ -548,15 +549,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+@command("pixsim train")
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``pixsim train``; prints the run directory and the test accuracy; returns 0 (2 for a bad
-    configuration, with the message naming the field and the allowed values)."""
-    try:
-        cfg = config_from_args(args)
-        result = train(cfg, progress=not cfg.quiet)
-    except ConfigError as exc:
-        print(f"pixsim train: error: {exc}", file=sys.stderr)
-        return 2
+    """Run ``pixsim train``; prints the run directory and the test accuracy; returns 0 (2 for a user
+    error: a bad configuration, missing or damaged data; one line naming it)."""
+    cfg = config_from_args(args)
+    result = train(cfg, progress=not cfg.quiet)
     word = "already finished" if result.reused else "finished"
     print(f"{result.run_dir}: {word}; clean test accuracy {result.test_accuracy:.4f} "
           f"(best epoch {result.metadata['best_epoch']}); checkpoint {result.checkpoint}")

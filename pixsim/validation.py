@@ -9,11 +9,13 @@ pixsim's own modules pass values that were checked there and are not checked aga
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["int_at_least", "finite_number"]
+__all__ = ["int_at_least", "finite_number", "writable_file"]
 
 
 def int_at_least(value: Any, name: str, minimum: int = 1) -> int:
@@ -40,3 +42,23 @@ def finite_number(value: Any, name: str, expected: str = "a finite number",
     if not ok:
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     return float(value)
+
+
+def writable_file(path: Any, name: str) -> Path:
+    """``path`` as a ``Path`` if a file can be written there (checked before the work that
+    produces it): not a directory, and its folder exists and is writable or can be created.
+
+    Raises:
+        ValueError: ``"<name> <path>: <why not>"``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a directory; expected the path of a file to write")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(folder)!r} is a file, not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(folder)!r} is not writable")
+    return path

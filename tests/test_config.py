@@ -47,6 +47,9 @@ BAD = [
     ("val_fraction", 0.0), ("val_fraction", 0.6), ("seed", -1), ("device", "gpu"), ("amp", "fp16"),
     ("train_limit", 1), ("test_limit", 0), ("run_name", "a/b"), ("num_threads", 0),
     ("k", 2.5), ("epochs", True), ("dataset", 3), ("alpha", "10"), ("augment", "yes"),
+    # issue 9: non-finite numbers (--alpha inf trained to NaN) and an absurd epoch count
+    ("alpha", float("inf")), ("lr", float("inf")), ("threshold", float("nan")), ("momentum", float("-inf")),
+    ("epochs", 10**14), ("epochs", 1e14),
 ]
 
 
@@ -158,3 +161,71 @@ def test_pixsim_command_dispatches_train_options(capsys):
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--alpha", "0", "--dataset", "synthetic"])
     assert config_from_args(args) == TrainConfig(alpha=0.0, dataset="synthetic")
+
+
+# -- issue 9, point 7: one line, exit code 2, for every user error of `pixsim train` ------------
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("- 1\n- 2\n", r"holds a list .*expected a YAML mapping of TrainConfig fields"),
+    ("just a string\n", r"holds a str .*expected a YAML mapping"),
+    ("alpha: [1\n", r"is not valid YAML"),
+    (None, r"cannot read config file .*missing\.yaml"),
+])
+def test_a_bad_yaml_config_is_one_line(tmp_path, capsys, content, expected):
+    import re
+
+    from pixsim import cli
+
+    path = tmp_path / ("c.yaml" if content is not None else "missing.yaml")
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["train", "--config", str(path)]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("pixsim train: error: ") and re.search(expected, line), line
+    assert str(path) in line
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--alpha", "notanumber"], "argument --alpha: expected a number, got 'notanumber'"),
+    (["--epochs", "1e14"], "argument --epochs: expected an integer, got '1e14'"),
+    (["--threshold2", "x"], "argument --threshold2: expected a number or none, got 'x'"),
+])
+def test_option_types_are_named_in_one_line(capsys, argv, expected):
+    from pixsim import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", *argv])
+    assert info.value.code == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("pixsim train: error: ") and expected in line and "<lambda>" not in line
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--epochs", "100000000000000"], "TrainConfig.epochs: got 100000000000000; expected an integer in [1, 10000]"),
+    (["--alpha", "inf"], "TrainConfig.alpha: got inf; expected a finite number"),
+    (["--dataset", "mnist", "--data-root", "/nonexistent"], "MNIST (train split) not found"),
+])
+def test_bad_values_and_missing_data_exit_2_without_a_traceback(tmp_path, capsys, monkeypatch, argv, expected):
+    from pixsim import cli, data_io
+
+    monkeypatch.setattr(data_io, "SYSTEM_LOCATIONS", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PIXSIM_DATA", raising=False)
+    assert cli.main(["train", "--out-dir", str(tmp_path), "--quiet", *argv]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith("pixsim train: error: ") and expected in captured.err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from pixsim import cli
+
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        cli.main(["train", "--config", str(tmp_path / "missing.yaml"), "--debug"])

@@ -141,6 +141,9 @@ def test_cli_writes_the_table(tmp_path, monkeypatch):
     monkeypatch.setattr(pixsim.checkpoint, "load_checkpoint", fake_load_checkpoint)
     monkeypatch.setattr(pixsim.data, "load_dataset", fake_load_dataset)
     out = tmp_path / "r" / "results.csv"
+    monkeypatch.chdir(tmp_path)
+    for name in ("model.pt", "source.pt"):
+        (tmp_path / name).write_bytes(b"stand-in")
     rc = main(["attack", "model.pt", "--suite", "smoke", "--source", "source.pt", "--out", str(out), "--limit", "20",
                "--device", "cpu", "--seed", "0", "--quiet"])
     assert rc == 0 and calls["data"] == ("fashion_mnist", "test", 20)
@@ -198,3 +201,67 @@ def test_attack_command_evaluates_the_test_set_the_run_was_trained_for(tmp_path,
     assert torch.equal(seen["images"], expected.float_images()) and torch.equal(seen["labels"], expected.labels)
     clean = pd.read_csv(out).query("attack == 'clean'")["accuracy"].item()
     assert clean == pytest.approx(result.test_accuracy, abs=1e-6)  # a float32 mean over the same 60 images
+
+
+# -- issue 9, points 4 and 7: checked before the evaluation, one line each ---------------------
+def test_a_source_model_with_other_classes_is_refused_before_any_attack():
+    x, y = heldout_set(16)
+    with pytest.raises(ValueError, match="source_model has 7 classes, the model 10"):
+        evaluate(trained_tiny_cnn(0), x, y, [TransferSpec([0, 0.1])], source_model=trained_tiny_cnn(1, num_classes=7),
+                 device="cpu", progress=False)
+
+
+def _checkpoint(path, num_classes: int):
+    from pixsim.checkpoint import FORMAT, FORMAT_VERSION, atomic_save
+    from pixsim.config import TrainConfig
+    from pixsim.models import build_model
+
+    model = build_model("resnet10", in_channels=1, num_classes=num_classes, width=4)
+    cfg = TrainConfig(dataset="synthetic", synthetic_size=12, arch="resnet10", width=4)
+    return atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.state_dict(),
+                        "metadata": {"config": cfg.to_dict(), "model_config": model.config()}}, path)
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    from pixsim.robustness import suite
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the evaluation ran before the error was found")
+
+    monkeypatch.setattr(suite, "evaluate", refuse)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("out_is_a_folder", r"--out '.*' is a directory; expected the path of a file"),
+    ("source_classes", r"--source '.*source\.pt' has num_classes=7, the checkpoint 10"),
+    ("missing_checkpoint", r"no checkpoint at .*nothing\.pt"),
+    ("damaged_checkpoint", r"model\.pt' is not a readable pixsim checkpoint"),
+    ("bad_limit", r"argument --limit: expected an integer >= 1, got 0"),
+])
+def test_attack_errors_are_one_line_before_the_evaluation(tmp_path, capsys, no_evaluation, case, expected):
+    import re
+
+    from pixsim.cli import main
+
+    model = _checkpoint(tmp_path / "model.pt", 10)
+    argv = ["attack", str(model), "--suite", "smoke", "--out", str(tmp_path / "out.csv"), "--device", "cpu", "--quiet"]
+    if case == "out_is_a_folder":
+        argv[argv.index("--out") + 1] = str(tmp_path)
+    elif case == "source_classes":
+        argv += ["--source", str(_checkpoint(tmp_path / "source.pt", 7))]
+    elif case == "missing_checkpoint":
+        argv[1] = str(tmp_path / "nothing.pt")
+    elif case == "damaged_checkpoint":
+        model.write_bytes(model.read_bytes()[:500])
+    elif case == "bad_limit":
+        argv += ["--limit", "0"]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    assert rc == 2
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert lines[0].startswith("pixsim attack: error: ") and re.search(expected, lines[0]), lines[0]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +43,9 @@ from pixsim.robustness.noise import NoiseSpec
 from pixsim.robustness.spectra import SpectrumSpec
 from pixsim.robustness.transfer import TransferSpec
 from pixsim.robustness.whitebox import WhiteBoxSpec
+from pixsim.cli import command, int_option
 from pixsim.runtime import resolve_device
-from pixsim.validation import int_at_least
+from pixsim.validation import int_at_least, writable_file
 
 __all__ = ["FAMILIES", "validate_suite", "suite_from_data", "SuiteName", "DatasetFamily", "dataset_family",
            "build_suite", "evaluate", "configure_parser", "run_from_args"]
@@ -251,6 +251,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
     model = ensure_eval(model, "model").to(dev)
     if source_model is not None:
         source_model = ensure_eval(source_model, "source_model").to(dev)
+    _check_models(model, source_model, images, labels, dev)
     ctx = EvalContext(model=model, images=images, labels=labels, device=dev, seed=seed,
                       batch_size=batch_size, progress=progress, source_model=source_model)
     t0 = time.perf_counter()
@@ -272,6 +273,31 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
     return table
 
 
+@torch.no_grad()
+def _check_models(model: nn.Module, source_model: nn.Module | None, images: torch.Tensor, labels: torch.Tensor,
+                  device: torch.device) -> None:
+    """Before any attack: the model takes the images and has a logit for every label; the source
+    model (transferred FGSM) takes them too and has the model's classes."""
+    x = images[:1].to(device)
+    try:
+        classes = model(x).shape[-1]
+    except RuntimeError as exc:
+        raise ValueError(f"the model cannot take images of shape {tuple(images.shape[1:])}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    if int(labels.max()) >= classes:
+        raise ValueError(f"labels go up to {int(labels.max())} but the model has {classes} classes")
+    if source_model is None:
+        return
+    try:
+        source_classes = source_model(x).shape[-1]
+    except RuntimeError as exc:
+        raise ValueError(f"source_model cannot take images of shape {tuple(images.shape[1:])} "
+                         f"(transferred FGSM needs a source model of the same input): {str(exc).splitlines()[0]}") from None
+    if source_classes != classes:
+        raise ValueError(f"source_model has {source_classes} classes, the model {classes}: transferred FGSM needs "
+                         "a source model trained on the same classes (same data set)")
+
+
 # ----------------------------------------------------------------------------------- CLI
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``pixsim attack``."""
@@ -279,13 +305,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="paper", choices=[s.value for s in SuiteName], help="named attack suite")
     parser.add_argument("--source", default=None, help="checkpoint of the source model for transferred FGSM")
     parser.add_argument("--out", default="results.csv", help="CSV file for the tidy table")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
-    parser.add_argument("--blackbox-images", type=int, default=None,
+    parser.add_argument("--limit", type=int_option(1), default=None, help="evaluate only the first N test images")
+    parser.add_argument("--blackbox-images", type=int_option(1), default=None,
                         help="budget: Square / AutoAttack on a random subset of N images")
     parser.add_argument("--data-root", default=None, help="data folder (default: the checkpoint's data_root)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    parser.add_argument("--seed", type=int, default=0, help="evaluation seed (noise draws, attack randomness)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per attack batch")
+    parser.add_argument("--seed", type=int_option(0), default=0, help="evaluation seed (noise draws, attack randomness)")
+    parser.add_argument("--batch-size", type=int_option(1), default=256, help="images per attack batch")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -300,19 +326,31 @@ def _model_info(meta: dict, path: str) -> dict[str, Any]:
     return info
 
 
+@command("pixsim attack")
 def run_from_args(args: argparse.Namespace) -> int:
-    """``pixsim attack``: load the checkpoint and its data set's test split, evaluate, write CSV."""
+    """``pixsim attack``: load the checkpoint and its data set's test split, evaluate, write CSV.
+    Everything that can be checked (the output path, both checkpoints, their classes, the data)
+    is checked before the evaluation; a user error is one line and exit code 2."""
     from pixsim.checkpoint import load_checkpoint
     from pixsim.data import load_split
+    from pixsim.results import find_checkpoint
 
-    if Path(args.checkpoint).is_dir():  # a run directory: its record names the checkpoint
-        from pixsim.results import find_checkpoint
-        args.checkpoint = str(find_checkpoint(args.checkpoint))
+    out = writable_file(args.out, "--out")
+    resolve_device(args.device)
+    args.checkpoint = str(find_checkpoint(args.checkpoint))  # a run directory: its record names the checkpoint
     model, meta = load_checkpoint(args.checkpoint, args.device)
     cfg = dict(meta.get("config", {}))
     if "dataset" not in cfg:
         raise ValueError(f"checkpoint {args.checkpoint!r} has no config['dataset']; cannot pick its test set")
-    source = load_checkpoint(args.source, args.device)[0] if args.source else None
+    source = None
+    if args.source:
+        source_path = str(find_checkpoint(args.source))
+        source, source_meta = load_checkpoint(source_path, args.device)
+        mine, theirs = meta.get("model_config", {}), source_meta.get("model_config", {})
+        for key in ("num_classes", "in_channels"):
+            if key in mine and key in theirs and mine[key] != theirs[key]:
+                raise ValueError(f"--source {source_path!r} has {key}={theirs[key]}, the checkpoint "
+                                 f"{mine[key]}: transferred FGSM needs a source model of the same classes and input")
     test = load_split(cfg["dataset"], "test", limit=args.limit, root=args.data_root or cfg.get("data_root"),
                       synthetic_size=cfg.get("synthetic_size", 32))
     images = test.batch(torch.arange(len(test)))
@@ -323,7 +361,6 @@ def run_from_args(args: argparse.Namespace) -> int:
     table = evaluate(model, images, test.labels, specs, model_info=_model_info(meta, args.checkpoint),
                      source_model=source, device=args.device, seed=args.seed, batch_size=args.batch_size,
                      progress=not args.quiet)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     n_checks = table["kind"].eq("check")
