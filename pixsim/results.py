@@ -33,10 +33,11 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from pixsim.checkpoint import file_sha256
 from pixsim.config import TrainConfig
 
 __all__ = [
-    "RUN_RECORD", "HISTORY", "ROBUSTNESS_CSV", "STEP_OUTPUTS", "write_run_record", "read_run_record",
+    "RUN_RECORD", "HISTORY", "ROBUSTNESS_CSV", "STEP_OUTPUTS", "write_run_record", "read_run_record", "verify_run",
     "parameters_digest", "marker_path", "write_marker", "read_marker", "is_complete", "recorded_seconds",
     "find_checkpoint", "gather_results", "gather_histories", "gather_runs", "write_manifest", "read_manifest",
     "save_table", "MODEL_INFO_FIELDS", "model_info", "load_test_set",
@@ -67,9 +68,42 @@ def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
 
 
 def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
-    """The record of the finished training run in ``run_dir`` (None when it has not finished)."""
+    """The record of the finished training run in ``run_dir`` (None when it has not finished).
+
+    Raises:
+        ValueError: the file is not a JSON mapping (damaged); the message names it.
+    """
     path = Path(run_dir) / RUN_RECORD
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable run record ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} is not a run record (a JSON mapping), got {type(record).__name__}")
+    return record
+
+
+def verify_run(run_dir: str | Path, record: dict[str, Any] | None = None) -> str | None:
+    """None when the finished training run in ``run_dir`` holds the files its record names, as
+    they were written: its checkpoint and ``history.csv`` have the SHA-256 the record holds
+    (records written before checksums: the files exist and are not empty). Otherwise what is
+    wrong, naming the file."""
+    run_dir = Path(run_dir)
+    try:
+        record = record if record is not None else read_run_record(run_dir)
+    except ValueError as exc:
+        return str(exc)
+    if record is None:
+        return f"{run_dir / RUN_RECORD} is missing (the run has not finished)"
+    for name, key in ((record.get("checkpoint") or "best.pt", "checkpoint_sha256"), (HISTORY, "history_sha256")):
+        path = run_dir / name
+        if not path.is_file() or path.stat().st_size == 0:
+            return f"{path} is missing or empty"
+        if record.get(key) and file_sha256(path) != record[key]:
+            return f"{path} differs from the checksum in its run record (changed or damaged since the run finished)"
+    return None
 
 
 # -- the runner's records of the other steps -----------------------------------------------------

@@ -19,6 +19,17 @@ last completed epoch and, on CPU, ends with the same weights as an uninterrupted
 epoch's data order and augmentation come from generators seeded by ``(seed, epoch)``, and the
 pair sampler, optimizer and global RNG states are restored. A finished run is not redone.
 
+What a rerun does with a run directory that is not in order:
+
+- damaged files (a checkpoint whose checksum differs or that cannot be read, a record whose
+  files differ from the checksums it holds, see :func:`pixsim.results.verify_run`): the damaged
+  checkpoint is kept as ``<name>.damaged`` and the run is trained again from its start (on CPU:
+  to the same weights); one line on stderr says so;
+- a run that diverged (:class:`DivergedError`: its training loss or validation loss became
+  non-finite; the epoch's results are never saved and ``diverged.json`` records it): the same
+  config stops at once with the same message; another config discards the diverged run's files
+  and starts afresh.
+
 Known nondeterminism: on CUDA, cuDNN kernels and atomics make runs differ in the last bits;
 CPU runs call ``torch.use_deterministic_algorithms(True, warn_only=True)`` during training.
 """
@@ -26,7 +37,9 @@ CPU runs call ``torch.use_deterministic_algorithms(True, warn_only=True)`` durin
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,8 +53,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pixsim import results
-from pixsim.checkpoint import (FORMAT, FORMAT_VERSION, atomic_save, capture_rng_state, load_checkpoint,
-                               read_checkpoint, restore_rng_state)
+from pixsim.checkpoint import (FORMAT, FORMAT_VERSION, DamagedCheckpointError, atomic_save, capture_rng_state,
+                               file_sha256, load_checkpoint, read_checkpoint, restore_rng_state, state_checksum)
 from pixsim.cli import command
 from pixsim.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
 from pixsim.data import ImageSet, augment_cifar, load_split, regularization_images, validation_split
@@ -52,10 +65,11 @@ from pixsim.runtime import environment_versions, git_revision, resolve_device, s
 from pixsim.schedule import CyclicSchedule
 from pixsim.similarity import build_target
 
-__all__ = ["TrainResult", "StepStats", "train", "train_step", "evaluate_clean", "pooled_correlation",
-           "configure_parser", "run_from_args"]
+__all__ = ["TrainResult", "DivergedError", "StepStats", "train", "train_step", "evaluate_clean",
+           "pooled_correlation", "configure_parser", "run_from_args"]
 
 LOG_EVERY = 20  # steps between progress-bar updates (each one is a host sync)
+DIVERGED = "diverged.json"  # written into the run directory when a run diverges
 DEVICE_DATA_MAX_BYTES = 4 * 2**30  # data sets up to this size are moved to the GPU once
 _CORR_SEED_OFFSET = 7919  # seeds the fixed correlation pairs apart from the training pairs
 
@@ -79,6 +93,12 @@ class TrainResult:
     reused: bool = False
 
 
+class DivergedError(ValueError):
+    """Training stopped because a loss became non-finite; the message names the epoch, what became
+    non-finite and the likely cause (learning rate, alpha). ``diverged.json`` in the run directory
+    records it, so a rerun with the same config reports it at once."""
+
+
 # -- entry point ------------------------------------------------------------------------------
 def train(config: TrainConfig, *, progress: bool = True,
           callback: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
@@ -97,6 +117,10 @@ def train(config: TrainConfig, *, progress: bool = True,
     cfg = config.validate()
     progress = progress and not cfg.quiet
     run_dir = cfg.run_dir()
+    problem = _unwritable(run_dir)
+    if problem:
+        raise ConfigError("out_dir", f"got {cfg.out_dir!r}: {problem}")
+    _check_divergence(cfg, run_dir)
     finished = _finished(cfg, run_dir)
     if finished is not None:
         return finished
@@ -141,6 +165,7 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
             aug_gen = _generator(cfg.seed, epoch, 2, device) if cfg.use_augmentation else None
             sums = StepStats.zeros(device)
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+            run.epoch = epoch
             for step in range(steps):
                 for group in optimizer.param_groups:  # per step: phase_epochs may be fractional
                     group["lr"] = schedule.lr_at_step(epoch * steps + step, steps)
@@ -155,10 +180,14 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
                 bar.update(1)
                 if progress and (step + 1) % LOG_EVERY == 0:
                     so_far = sums.read()
+                    _check_finite(cfg, run_dir, run, so_far, f"by step {step + 1} of {steps}")
                     bar.set_postfix(ce=f"{so_far['ce'] / (step + 1):.3f}", sim=f"{so_far['sim_loss'] / (step + 1):.3f}")
             bar.close()
+            totals = sums.read()  # the epoch's one read of the step statistics
+            _check_finite(cfg, run_dir, run, totals, f"in its {steps} steps")
             lr = schedule.lr_at_step(epoch * steps, steps)  # the rate at the epoch's first step
-            row = _epoch_row(epoch, lr, sums.read(), steps, cfg, model, val_set, regularizer, amp, fmt)
+            row = _epoch_row(epoch, lr, totals, steps, cfg, model, val_set, regularizer, amp, fmt)
+            _check_finite(cfg, run_dir, run, {"val_loss": row["val_loss"]}, "after its last step")
             row["seconds"] = time.perf_counter() - t0
             run.add(row)
             _save_epoch(cfg, run_dir, run, model, optimizer, regularizer)
@@ -411,6 +440,8 @@ class _Run:
     init_pair_corr: float | None = None  # S_cnn-target correlation of the untrained network
     provenance: dict[str, Any] = field(default_factory=dict)  # versions and git revision of this process
 
+    epoch: int = 0  # 0-based epoch being trained
+
     def add(self, row: dict[str, Any]) -> None:
         """Record a completed epoch (and whether it is the best so far)."""
         self.history.append(row)
@@ -455,7 +486,14 @@ def _resume(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, optimizer: 
     last = run_dir / "last.pt"
     if not last.is_file():
         return None
-    state = read_checkpoint(last, map_location="cpu")
+    try:
+        state = read_checkpoint(last, map_location="cpu")
+        if state["metadata"].get("best_epoch") is not None:  # the best epoch so far must be intact too
+            read_checkpoint(run_dir / "best.pt", map_location="cpu")
+    except (DamagedCheckpointError, FileNotFoundError) as exc:
+        _set_aside(run_dir / "best.pt", None)
+        _set_aside(last, f"cannot resume: {exc}; training from the first epoch")
+        return None
     meta = state["metadata"]
     _check_same_run(cfg, meta["config"], run_dir)
     if meta["epochs_completed"] > cfg.epochs:
@@ -508,16 +546,91 @@ def _check_same_run(cfg: TrainConfig, stored: dict[str, Any], run_dir: Path) -> 
 
 
 def _finished(cfg: TrainConfig, run_dir: Path) -> TrainResult | None:
-    """The stored result when this run has already finished (its record says so), else None."""
-    record = results.read_run_record(run_dir)
+    """The stored result when this run has already finished (its record says so and its files
+    are intact), else None. A finished run whose files are damaged is set aside and trained again."""
+    try:
+        record = results.read_run_record(run_dir)
+    except ValueError as exc:  # unreadable JSON
+        _set_aside(run_dir / results.RUN_RECORD, f"{exc}; finishing the run again from its checkpoints")
+        return None
     if record is None:
         return None
-    _check_same_run(cfg, record["config"], run_dir)
-    if record["epochs_completed"] != cfg.epochs:
+    _check_same_run(cfg, record.get("config") or {}, run_dir)
+    if record.get("epochs_completed") != cfg.epochs:
         return None
-    meta = read_checkpoint(run_dir / "best.pt")["metadata"]
-    return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", pd.DataFrame(meta["history"]),
+    problem = results.verify_run(run_dir, record)
+    if problem is None:
+        try:
+            meta = read_checkpoint(run_dir / record["checkpoint"])["metadata"]
+        except (FileNotFoundError, DamagedCheckpointError) as exc:
+            problem = str(exc)
+    if problem is not None:
+        for name in (record.get("checkpoint") or "best.pt", "last.pt"):
+            if (run_dir / name).is_file():
+                _set_aside(run_dir / name, None)
+        _set_aside(run_dir / results.RUN_RECORD, f"{problem}; training the run again from its start")
+        return None
+    return TrainResult(run_dir, run_dir / record["checkpoint"], run_dir / "last.pt", pd.DataFrame(meta["history"]),
                        float(meta["test_accuracy"]), meta, reused=True)
+
+
+def _set_aside(path: Path, message: str | None) -> None:
+    """Keep a damaged file as ``<name>.damaged`` (replacing an older one) and say why on stderr."""
+    if path.exists():
+        path.replace(path.with_name(path.name + ".damaged"))
+    if message:
+        print(f"pixsim: {path.parent}: {message} (damaged files kept as *.damaged)", file=sys.stderr)
+
+
+def _unwritable(run_dir: Path) -> str | None:
+    """Why the run directory cannot be created or written (checked before any work), else None."""
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory, so {run_dir} cannot be created"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable, so {run_dir} cannot be {'written' if existing == run_dir else 'created'}"
+    return None
+
+
+# -- divergence -------------------------------------------------------------------------------
+def _check_finite(cfg: TrainConfig, run_dir: Path, run: "_Run", values: dict[str, float], when: str) -> None:
+    """Stop (:class:`DivergedError`) when a training or validation loss is not finite."""
+    names = {"ce": "training cross-entropy", "sim_loss": "similarity loss", "val_loss": "validation loss"}
+    bad = [f"{names[k]} {values[k]}" for k in names if k in values and not math.isfinite(values[k])]
+    if not bad:
+        return
+    causes = [f"a learning rate too high (lr={cfg.lr:g})"]
+    if cfg.regularized:
+        causes.append(f"a similarity-loss weight too large (alpha={cfg.alpha:g})")
+    kept = (f"{run_dir / 'last.pt'} keeps epoch {len(run.history)}" if run.history
+            else "no epoch was saved")
+    message = (f"training diverged in epoch {run.epoch + 1} of {cfg.epochs} ({when}): the {' and the '.join(bad)} "
+               f"became non-finite; likely cause: {' or '.join(causes)}; lower it and run again ({kept})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / DIVERGED).write_text(json.dumps({"config_hash": cfg.config_hash(), "epoch": run.epoch,
+                                                "message": message, "config": cfg.to_dict()}, indent=1))
+    raise DivergedError(message)
+
+
+def _check_divergence(cfg: TrainConfig, run_dir: Path) -> None:
+    """Before any work: a run directory whose run diverged (``diverged.json``) stops a rerun with
+    the same config at once (same message); another config discards the diverged run's files."""
+    path = run_dir / DIVERGED
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if stored.get("config_hash") == cfg.config_hash():
+        if int(stored.get("epoch", 0)) < cfg.epochs:
+            raise DivergedError(f"{stored.get('message', 'training diverged')} [recorded in {path} by an earlier "
+                                "run with the same settings; not trained again]")
+        return  # fewer epochs than the one that diverged: the saved epochs can finish the run
+    for name in ("last.pt", "best.pt", results.HISTORY, results.RUN_RECORD, DIVERGED):
+        (run_dir / name).unlink(missing_ok=True)
+    print(f"pixsim: {run_dir}: the earlier run in this directory diverged with other settings; "
+          "its files were removed and the run starts afresh", file=sys.stderr)
 
 
 def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, test_set: ImageSet, amp: Callable,
@@ -539,7 +652,10 @@ def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, test_set: I
         "test_accuracy": test_acc, "test_loss": test_loss, "n_test": len(test_set), "best_epoch": meta["best_epoch"],
         "best_val_loss": meta["best_val_loss"], "init_pair_corr": meta.get("init_pair_corr"),
         "epochs_completed": len(history), "train_seconds": float(sum(r["seconds"] for r in history)),
-        "history": clean, "git_revision": meta["git_revision"]})
+        "history": clean, "git_revision": meta["git_revision"],
+        # what pixsim.results.verify_run checks: the files as written, and the weights' identity
+        "checkpoint_sha256": file_sha256(best_path), "history_sha256": file_sha256(run_dir / results.HISTORY),
+        "model_sha256": state_checksum(payload["model"])})
     return TrainResult(run_dir, best_path, run_dir / "last.pt", pd.DataFrame(history), test_acc, meta)
 
 
@@ -552,7 +668,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 @command("pixsim train")
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``pixsim train``; prints the run directory and the test accuracy; returns 0 (2 for a user
-    error: a bad configuration, missing or damaged data; one line naming it)."""
+    error: a bad configuration, missing or damaged data, a diverged run; one line naming it)."""
     cfg = config_from_args(args)
     result = train(cfg, progress=not cfg.quiet)
     word = "already finished" if result.reused else "finished"

@@ -311,3 +311,142 @@ def test_every_seed_sees_the_same_synthetic_data_set(tmp_path):
     key = lambda x: x[torch.argsort(x.sum(1) + x[:, 0] * 1e-3)]  # noqa: E731 - order-free compare
     assert torch.allclose(key(pool0), key(pool1))
     assert not torch.equal(val0.images, val1.images)  # the split itself does follow the seed
+
+
+# -- issue 9: divergence, damaged run directories, early checks ---------------------------------
+def test_a_diverged_run_stops_at_once_and_its_folder_handles_a_rerun(tmp_path, monkeypatch, capsys):
+    """Point 3: --lr 1e6 used to end with FileNotFoundError: no checkpoint at .../best.pt after
+    all epochs, and every rerun failed the same way."""
+    cfg = tiny(tmp_path, lr=1e6, run_name="run")
+    with pytest.raises(tr.DivergedError, match=r"diverged in epoch 1 of 3 .*non-finite; likely cause: a learning "
+                                                r"rate too high \(lr=1e\+06\) or a similarity-loss weight too large"):
+        tr.train(cfg, progress=False)
+    assert (cfg.run_dir() / "diverged.json").is_file() and not (cfg.run_dir() / "best.pt").exists()
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded: a run known to diverge was trained again")
+
+    monkeypatch.setattr(tr, "load_split", no_data)
+    with pytest.raises(tr.DivergedError, match="diverged in epoch 1 .*not trained again"):  # same config: at once
+        tr.train(cfg, progress=False)
+    monkeypatch.undo()
+    fixed = tr.train(tiny(tmp_path, lr=0.1, run_name="run"), progress=False)  # same folder, fixed config
+    assert not fixed.reused and np.isfinite(fixed.history["val_loss"]).all()
+    assert not (cfg.run_dir() / "diverged.json").exists()
+    # the command line: one line naming the cause, exit code 2
+    from pixsim import cli
+
+    argv = ["train", "--dataset", "synthetic", "--synthetic-size", "12", "--arch", "resnet10", "--width", "4",
+            "--epochs", "2", "--batch-size", "32", "--train-limit", "200", "--test-limit", "20", "--lr", "1e6",
+            "--num-threads", "1", "--device", "cpu", "--quiet", "--out-dir", str(tmp_path / "cli")]
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pixsim train: error: training diverged in epoch 1") and "lr=1e+06" in err[0]
+
+
+def test_divergence_after_saved_epochs_keeps_them_and_names_the_epoch(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, run_name="run")
+    real_step = tr.train_step
+    calls = {"n": 0}
+
+    def blows_up_in_epoch_2(*args, **kwargs):
+        calls["n"] += 1
+        stats = real_step(*args, **kwargs)
+        if calls["n"] > 5:  # 5 steps an epoch
+            stats.values[0] = float("inf")
+        return stats
+
+    monkeypatch.setattr(tr, "train_step", blows_up_in_epoch_2)
+    with pytest.raises(tr.DivergedError, match=r"epoch 2 of 3 .*training cross-entropy inf.*last\.pt keeps epoch 1"):
+        tr.train(cfg, progress=False)
+    assert read_checkpoint(cfg.run_dir() / "last.pt")["metadata"]["epochs_completed"] == 1
+    monkeypatch.setattr(tr, "train_step", real_step)
+    # fewer epochs than the one that diverged: the saved epoch finishes the run
+    assert len(tr.train(tiny(tmp_path, run_name="run", epochs=1), progress=False).history) == 1
+    with pytest.raises(tr.DivergedError, match="epoch 2 of 3"):  # same config again: at once
+        tr.train(cfg, progress=False)
+
+
+def test_an_unreadable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Point 4: --out-dir pointing at a file used to fail after the first epoch."""
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded for an out_dir that cannot be written")
+
+    monkeypatch.setattr(tr, "load_split", no_data)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ConfigError, match=r"TrainConfig.out_dir: .*a_file is a file, not a directory"):
+        tr.train(tiny(tmp_path / "a_file"), progress=False)
+    with pytest.raises(ConfigError, match="out_dir"):
+        tr.train(tiny(tmp_path / "a_file" / "deeper"), progress=False)
+
+
+def _copy_run(reference, tmp_path):
+    import shutil
+
+    shutil.copytree(reference.run_dir, tmp_path / reference.run_dir.name)
+    return tiny(tmp_path), tmp_path / reference.run_dir.name
+
+
+def test_a_damaged_best_checkpoint_of_a_finished_run_is_trained_again(reference, tmp_path, capsys):
+    """Point 2: a truncated best.pt used to count as a finished run (and fail when loaded)."""
+    cfg, run_dir = _copy_run(reference, tmp_path)
+    best = run_dir / "best.pt"
+    best.write_bytes(best.read_bytes()[:1000])
+    again = tr.train(cfg, progress=False)
+    assert not again.reused and (run_dir / "best.pt.damaged").is_file()
+    assert "training the run again" in capsys.readouterr().err
+    assert_same_weights(read_checkpoint(again.checkpoint)["model"], read_checkpoint(reference.checkpoint)["model"])
+    assert again.test_accuracy == reference.test_accuracy
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["model_sha256"] == json.loads((reference.run_dir / "result.json").read_text())["model_sha256"]
+
+
+def test_a_deleted_run_record_is_rewritten_without_training(reference, tmp_path, monkeypatch):
+    cfg, run_dir = _copy_run(reference, tmp_path)
+    (run_dir / "result.json").unlink()
+
+    def no_step(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(tr, "train_step", no_step)
+    again = tr.train(cfg, progress=False)
+    assert (run_dir / "result.json").is_file() and again.test_accuracy == reference.test_accuracy
+
+
+def test_a_damaged_last_checkpoint_restarts_the_run(reference, tmp_path):
+    cfg = tiny(tmp_path)
+
+    def kill_after_first_epoch(epoch, row):
+        if epoch == 0:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        tr.train(cfg, progress=False, callback=kill_after_first_epoch)
+    last = cfg.run_dir() / "last.pt"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 50] = bytes(50)  # 50 bytes zeroed inside the file
+    last.write_bytes(bytes(data))
+    resumed = tr.train(cfg, progress=False)
+    assert (cfg.run_dir() / "last.pt.damaged").is_file()
+    assert_same_weights(weights(resumed), weights(reference))
+
+
+def test_the_run_record_holds_the_checksums_of_its_files(reference):
+    from pixsim import results
+    from pixsim.checkpoint import file_sha256
+
+    record = json.loads((reference.run_dir / "result.json").read_text())
+    assert record["checkpoint_sha256"] == file_sha256(reference.checkpoint)
+    assert record["history_sha256"] == file_sha256(reference.run_dir / "history.csv")
+    assert results.verify_run(reference.run_dir) is None
+
+
+def test_a_damaged_best_checkpoint_without_a_record_restarts_the_run(reference, tmp_path):
+    cfg, run_dir = _copy_run(reference, tmp_path)
+    (run_dir / "result.json").unlink()
+    best = run_dir / "best.pt"
+    best.write_bytes(best.read_bytes()[:2000])
+    again = tr.train(cfg, progress=False)
+    assert (run_dir / "best.pt.damaged").is_file() and (run_dir / "last.pt.damaged").is_file()
+    assert_same_weights(read_checkpoint(again.checkpoint)["model"], read_checkpoint(reference.checkpoint)["model"])
