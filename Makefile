@@ -1,5 +1,5 @@
 # pixsim: one-command set-up on a fresh machine.
-#   make reproduce   the main job: quick profile end to end, ending with _build/html/index.html
+#   make reproduce   the main job: quick profile end to end, ending with results/<profile>/book/_build/html/index.html
 #   make test        create .venv, install pixsim[dev], run ruff (the linter), then the test suite
 # Variables: PYTHON (interpreter used to create the venv), VENV (its folder), PROFILE, JOBS.
 

@@ -1,8 +1,12 @@
 """Assemble the book's generated pages from stored notebook outputs and build it.
 
-The book (``_config.yml``, ``_toc.yml`` at the repository root, text chapters in ``book/``)
-shows executed notebooks copied into ``book/generated/``; its configuration sets
-``execute_notebooks: off``, so building it never runs (or retrains) anything.
+The book's sources (``_config.yml``, ``_toc.yml`` at the repository root, text chapters in
+``book/``) are copied into each output folder's own book, ``<out>/book/`` (:func:`prepare`), so
+two output folders never write into one book and nothing is written into the checkout. That
+book shows the folder's executed notebooks copied into ``<out>/book/book/generated/``
+(:func:`assemble`) and is built into ``<out>/book/_build/html/`` (:func:`build`,
+:func:`html_index`); its configuration sets ``execute_notebooks: off``, so building it never
+runs (or retrains) anything.
 
 Generated pages (always all present, so the table of contents never breaks):
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -28,11 +33,14 @@ import yaml
 
 GENERATED = Path("book") / "generated"
 PAGES = ("similarity", "results", "train_example", "robustness_example")
+BOOK_DIR = "book"  # an output folder's own book: <out>/book/
+SOURCE_FILES = ("_config.yml", "_toc.yml")
 
 
 def find_book_root(start: str | Path | None = None) -> Path | None:
-    """The directory holding ``_config.yml`` and ``_toc.yml``: ``start`` (default: the current
-    directory) or one of its parents, else the checkout that holds this package; None if none."""
+    """The directory holding the book's sources (``_config.yml``, ``_toc.yml``, ``book/``) and
+    ``notebooks/``: ``start`` (default: the current directory) or one of its parents, else the
+    checkout that holds this package; None if none. Nothing is written there (:func:`prepare`)."""
     candidates = []
     here = Path(start or Path.cwd()).resolve()
     candidates += [here, *here.parents]
@@ -41,6 +49,25 @@ def find_book_root(start: str | Path | None = None) -> Path | None:
         if (c / "_config.yml").exists() and (c / "_toc.yml").exists():
             return c
     return None
+
+
+def prepare(out_dir: str | Path, sources: str | Path) -> Path:
+    """Copy the book's sources from ``sources`` (``_config.yml``, ``_toc.yml`` and ``book/``
+    without generated pages or builds) into ``<out_dir>/book/``, the output folder's own book,
+    and return that book's root."""
+    sources, root = Path(sources).resolve(), Path(out_dir).resolve() / BOOK_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    for name in SOURCE_FILES:
+        shutil.copy2(sources / name, root / name)
+    if (sources / "book").is_dir():
+        shutil.copytree(sources / "book", root / "book", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("generated", "_build"))
+    return root
+
+
+def html_index(out_dir: str | Path) -> Path:
+    """The first page of an output folder's built book."""
+    return Path(out_dir).resolve() / BOOK_DIR / "_build" / "html" / "index.html"
 
 
 def _placeholder(title: str, text: str) -> nbformat.NotebookNode:
@@ -56,9 +83,10 @@ def _pick_example(out_dir: Path, manifest: dict[str, Any], kind: str) -> Path | 
           and s.get("status") in ("done", "skipped")]
     ok.sort(key=lambda s: (s.get("labels", {}).get("role") != "regularized", s.get("step", "")))
     for s in ok:
-        path = Path(s.get("notebook", ""))
-        if path.exists():
-            return path
+        # where the notebook is now (the folder may have been moved), else where it was written
+        for path in (out_dir / "runs" / str(s.get("run")) / f"{kind}.ipynb", Path(s.get("notebook", ""))):
+            if path.is_file():
+                return path
     return None
 
 
@@ -219,4 +247,5 @@ def toc_files(book_root: str | Path) -> list[str]:
     return found
 
 
-__all__ = ["assemble", "build", "find_book_root", "toc_files", "GENERATED", "PAGES"]
+__all__ = ["assemble", "build", "find_book_root", "prepare", "html_index", "toc_files", "GENERATED", "PAGES",
+           "BOOK_DIR"]

@@ -7,28 +7,41 @@ Examples::
     pixsim reproduce --profile paper --jobs 2 --only 'cifar10-(baseline|reg_cifar10)'
     pixsim reproduce --profile quick --book-only   # rebuild the book from stored outputs
 
-``run_profile`` runs the grid. For each step of
-:func:`pixsim.profiles.expand_grid` it:
+``run_profile`` runs the grid. Before anything runs, every step's parameters are checked as
+its notebook will check them (:func:`check_steps`: every training configuration, the robustness
+suite, unknown names), so a typo or a bad value stops the command at once with one line. Then,
+for each step of :func:`pixsim.profiles.expand_grid`, it:
 
-1. skips the step if its outputs exist and are complete for the same parameters
-   (:func:`pixsim.results.is_complete`: a training step's record is the ``result.json`` that
-   ``pixsim.training.train`` writes, the other steps' a marker the runner writes);
-2. otherwise executes ``notebooks/<kind>.ipynb`` with papermill into the step's directory
-   (the executed notebook lies beside the step's results) and, but for a training step, writes
-   a completion marker;
-3. on failure records the step (with the executed notebook's path, where the error is shown)
-   and goes on; steps that need a failed step are recorded as ``blocked``.
+1. skips the step if it is complete (:func:`pixsim.results.step_problem`): its record says it
+   finished with the same parameters, its outputs have the checksums the record holds and its
+   inputs are the same (a training step's record is the ``result.json`` that
+   ``pixsim.training.train`` writes, the other steps' a marker the runner writes); a step whose
+   outputs are damaged or whose inputs changed is run again, and the log says why;
+2. otherwise removes the step's marker, executes ``notebooks/<kind>.ipynb`` with papermill into
+   the step's directory (the executed notebook lies beside the step's results) and, but for a
+   training step, writes a new marker;
+3. on failure records the step (with the error's one line and the executed notebook's path)
+   and goes on; steps that need a failed step are recorded as ``blocked`` (their outputs then
+   no longer count as complete).
 
 Independent steps run ``jobs`` at a time in a process pool; each worker pins itself to its share
 of the CPU cores so that torch in the kernel (``use_all_cores``) uses exactly that share.
-The analysis steps (similarity, results) run after the grid, whatever its outcome. Finally the
-book is built from the stored notebooks (:mod:`pixsim.book`); building it never trains.
+The analysis steps (similarity, results) run after the grid, whatever its outcome; the results
+step runs again whenever anything it gathers changed. Finally the book of this output folder is
+built in ``<out>/book/`` from a copy of the book's sources and the stored notebooks
+(:mod:`pixsim.book`); building it never trains.
+
+One output folder has one writer: ``pixsim reproduce`` holds an advisory lock
+(``<out>/.reproduce.lock``, ``fcntl.flock``) while it runs; a second one on the same folder stops
+at once naming the holder's process id.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
+import fcntl
 import multiprocessing as mp
 import os
 import platform
@@ -36,18 +49,20 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pixsim import book
 from pixsim import results as store
+from pixsim.cli import OneLineParser, add_debug_option, command, int_option
+from pixsim.parameters import check_parameters, notebook_defaults
 from pixsim.profiles import (NotebookStep, Profile, StepKind, available_profiles, expand_grid, load_profile,
                              select_steps)
 from pixsim.runtime import use_all_cores
 
 __all__ = [
-    "Outcome", "Task", "step_directory", "make_task", "papermill_executor", "run_task",
-    "hardware_description", "run_profile", "failure_report", "configure_parser", "check_data",
-    "run_from_args", "main"
+    "Outcome", "Task", "OutputInUseError", "step_directory", "make_task", "papermill_executor", "run_task",
+    "hardware_description", "check_steps", "output_lock", "run_profile", "failure_report", "configure_parser",
+    "check_data", "run_from_args", "main"
 ]
 
 KERNEL_NAME = "python3"
@@ -120,23 +135,61 @@ def papermill_executor(input_path: Path, output_path: Path, parameters: dict[str
 EXECUTOR: Callable[[Path, Path, dict, Path], None] = papermill_executor
 
 
+def error_line(exc: BaseException) -> str:
+    """One line for a failed step: the error the notebook raised (papermill's ``ename: evalue``,
+    e.g. ``ConfigError: TrainConfig.alpha: ...``), else the exception's, at most 500 characters."""
+    if getattr(exc, "ename", None):
+        text = f"{exc.ename}: {getattr(exc, 'evalue', '')}"
+    else:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        text = f"{type(exc).__name__}: {lines[-1] if lines else ''}"
+    return " ".join(text.split())[:500]
+
+
 def run_task(task: Task) -> Outcome:
-    """Execute one task; never raises (a failure becomes an ``Outcome`` with the error)."""
+    """Execute one task; never raises (a failure becomes an ``Outcome`` with the error).
+
+    The step's old marker is removed first, so a step that fails (or is interrupted) leaves no
+    record of completion; after success, a new marker records the parameters (paths relative to
+    the output directory), the outputs' checksums and the inputs (:func:`pixsim.results.step_inputs`).
+    """
     step = task.step
     base = dict(step=step.name, run=step.run, kind=step.kind.value,
                 notebook=str(task.output_notebook), labels=dict(step.labels))
     task.step_dir.mkdir(parents=True, exist_ok=True)
+    if step.kind is not StepKind.TRAIN:
+        store.clear_marker(task.step_dir, step.kind.value)
     start = time.perf_counter()
     try:
         EXECUTOR(task.input_notebook, task.output_notebook, task.parameters, task.cwd)
     except Exception as exc:  # noqa: BLE001 - any failure of a run is recorded, not raised
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-        message = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
-        return Outcome(status="failed", seconds=time.perf_counter() - start, error=message, **base)
+        return Outcome(status="failed", seconds=time.perf_counter() - start, error=error_line(exc), **base)
     seconds = time.perf_counter() - start
     if step.kind is not StepKind.TRAIN:  # a training run writes its own record (result.json)
-        store.write_marker(task.step_dir, step.kind.value, task.parameters, seconds)
+        store.write_marker(task.step_dir, step.kind.value, step.parameters, seconds,
+                           store.step_inputs(step.kind.value, task.parameters))
     return Outcome(status="done", seconds=seconds, **base)
+
+
+def _problem(task: Task) -> str | None:
+    """Why a task is not complete (:func:`pixsim.results.step_problem`), None when it is. A
+    marker written before markers held checksums is accepted once (its outputs exist) and
+    rewritten with them."""
+    kind = task.step.kind.value
+    inputs = store.step_inputs(kind, task.parameters)
+    legacy = (store.parameters_digest(task.parameters),)
+    problem = store.step_problem(task.step_dir, kind, task.step.parameters, inputs, legacy)
+    marker = store.read_marker(task.step_dir, kind) if kind != "train" else {}
+    if problem is None and marker and "outputs" not in marker:
+        store.write_marker(task.step_dir, kind, task.step.parameters, float(marker.get("seconds") or 0), inputs)
+    return problem
+
+
+def _ran_before(task: Task) -> bool:
+    """True when the step has left outputs (its record or executed notebook) from an earlier run."""
+    kind = task.step.kind.value
+    record = task.step_dir / store.RUN_RECORD if kind == "train" else store.marker_path(task.step_dir, kind)
+    return record.exists() or task.output_notebook.exists()
 
 
 _WORKER_COUNTER = None
@@ -175,6 +228,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
     total = len(tasks)
 
     def finish(outcome: Outcome) -> None:
+        if not outcome.ok and outcome.kind != StepKind.TRAIN.value:
+            store.clear_marker(by_name[outcome.step].step_dir, outcome.kind)  # stale outputs: not complete
         outcomes[outcome.step] = outcome
         extra = f" -> {outcome.error}" if outcome.status == "failed" else ""
         took = (f"complete; took {outcome.seconds:.1f} s when it ran" if outcome.status == "skipped"
@@ -196,8 +251,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                                    error=f"needs {', '.join(bad)}", labels=dict(task.step.labels),
                                    notebook=str(task.output_notebook)))
                     continue
-                if not force and store.is_complete(task.step_dir, task.step.kind.value,
-                                                   task.parameters):
+                problem = None if force else _problem(task)
+                if not force and problem is None:
                     # keep the time the step took when it ran, for the run record
                     finish(Outcome(task.step.name, task.step.run, task.step.kind.value, "skipped",
                                    seconds=took.get(task.step.name) or store.recorded_seconds(
@@ -205,6 +260,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                                    notebook=str(task.output_notebook),
                                    labels=dict(task.step.labels)))
                     continue
+                if problem is not None and _ran_before(task):
+                    log(f"redo     {task.step.name}: {problem}")
                 if pool is None:
                     log(f"running  {task.step.name} ...")
                     finish(run_task(task))
@@ -256,21 +313,104 @@ def hardware_description() -> dict[str, Any]:
     return info
 
 
+def check_steps(profile: Profile, notebooks_dir: Path | None = None) -> int:
+    """Check every step of ``profile``'s grid as its notebook will check it, before anything runs:
+    the notebook's defaults (its ``parameters`` cell, when ``notebooks_dir`` holds it) with the
+    step's parameters, by :func:`pixsim.parameters.check_parameters` (every ``TrainConfig``, the
+    robustness suite and settings, unknown names). Returns the number of steps checked.
+
+    Raises:
+        ValueError: naming the profile, the step and the bad setting (one line).
+    """
+    defaults: dict[str, dict[str, Any]] = {}
+    for kind in StepKind:
+        path = Path(notebooks_dir) / f"{kind.value}.ipynb" if notebooks_dir is not None else None
+        defaults[kind.value] = notebook_defaults(path) if path is not None and path.is_file() else {}
+    steps = expand_grid(profile)
+    for step in steps:
+        try:
+            check_parameters(step.kind.value, {**defaults[step.kind.value], **step.parameters})
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"profile {profile.name!r}, step {step.name}: {exc}") from None
+    return len(steps)
+
+
+class OutputInUseError(OSError):
+    """Another ``pixsim reproduce`` holds the output folder's lock (the message names its pid)."""
+
+
+_HELD: dict[Path, int] = {}  # output folders this process has locked -> nesting depth
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: str | Path) -> Iterator[Path]:
+    """Hold the advisory lock of an output folder (``<out>/.reproduce.lock``, ``fcntl.flock``)
+    for the block; nested use in one process is fine.
+
+    Raises:
+        OutputInUseError: another process holds it (the message names its pid).
+    """
+    out_dir = Path(out_dir).resolve()
+    if _HELD.get(out_dir):
+        _HELD[out_dir] += 1
+        try:
+            yield out_dir
+        finally:
+            _HELD[out_dir] -= 1
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ".reproduce.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise OutputInUseError(f"{out_dir} is in use by another pixsim reproduce (pid {holder}); wait for it to "
+                               "finish or pass another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _HELD[out_dir] = 1
+    try:
+        yield out_dir
+    finally:
+        _HELD.pop(out_dir, None)
+        handle.seek(0)
+        handle.truncate()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Path,
                 jobs: int = 1, only: str | None = None, force: bool = False,
                 log: Callable[[str], None] = print) -> tuple[list[Outcome], dict[str, Any]]:
     """Run every (selected) step of ``profile``; returns the outcomes and the manifest.
 
-    The manifest (``<out>/reproduce.json``) records the profile, hardware, each step's status,
-    seconds and notebook, and the wall time; it is written before the results notebook runs
-    (which shows it) and again at the end.
+    Every step is checked first (:func:`check_steps`), and the output folder is locked
+    (:func:`output_lock`) while the steps run. The manifest (``<out>/reproduce.json``) records
+    the profile, hardware, each step's status, seconds and notebook, and the wall time; it is
+    written before the results notebook runs (which shows it) and again at the end.
+
+    Raises:
+        ValueError: bad ``jobs`` or ``only``, or a bad step (nothing has run).
+        OutputInUseError: another ``pixsim reproduce`` writes into ``out_dir``.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "profile.yaml").write_text(profile.to_yaml())
     steps = select_steps(expand_grid(profile), only)
+    check_steps(profile, notebooks_dir)
+    with output_lock(out_dir) as out_dir:
+        return _run_profile(profile, out_dir, steps, notebooks_dir=notebooks_dir, cwd=cwd, jobs=jobs, only=only,
+                            force=force, log=log)
+
+
+def _run_profile(profile: Profile, out_dir: Path, steps: list[NotebookStep], *, notebooks_dir: Path, cwd: Path,
+                 jobs: int, only: str | None, force: bool,
+                 log: Callable[[str], None]) -> tuple[list[Outcome], dict[str, Any]]:
+    (out_dir / "profile.yaml").write_text(profile.to_yaml())
     tasks = [make_task(s, out_dir, Path(notebooks_dir).resolve(), Path(cwd).resolve())
              for s in steps]
     grid = [t for t in tasks if t.step.kind in (StepKind.TRAIN, StepKind.ROBUSTNESS)]
@@ -298,11 +438,10 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
         "grid_seconds": round(time.perf_counter() - start, 1),
     }
     store.write_manifest(out_dir, manifest)
-    # analysis reflects whatever the grid produced: rerun whenever a grid step ran
-    ran = any(o.status == "done" for o in outcomes)
+    # analysis reflects whatever the grid produced: the results step's inputs are every file it
+    # gathers and the grid's statuses, so it runs again whenever one of them changed
     for task in analysis:
-        outcome = _schedule([_detached(task)], 1, force or (ran and task.step.kind is StepKind.RESULTS),
-                            log, hard_deps=False, took=took)[0]
+        outcome = _schedule([_detached(task)], 1, force, log, hard_deps=False, took=took)[0]
         outcomes.append(outcome)
         manifest["steps"].append(outcome.__dict__)
     manifest["total_seconds"] = round(time.perf_counter() - start, 1)
@@ -335,7 +474,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``pixsim reproduce``."""
     parser.add_argument("--profile", default="quick",
                         help=f"profile name ({', '.join(available_profiles())}) or a profile YAML path")
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=int_option(1), default=1,
                         help="runs executed in parallel (process pool; the cores are shared out)")
     parser.add_argument("--only", default=None, metavar="PATTERN",
                         help="run only steps whose name matches this regular expression "
@@ -349,7 +488,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--book-only", action="store_true",
                         help="only rebuild the book from the stored outputs of --out")
     parser.add_argument("--book-root", default=None, metavar="DIR",
-                        help="directory with _config.yml and _toc.yml; None: this directory or a parent, else the checkout holding pixsim")
+                        help="directory with the book's sources (_config.yml, _toc.yml, book/) and notebooks/; None: "
+                             "this directory or a parent, else the checkout holding pixsim. The book is built in "
+                             "<out>/book/")
 
 
 def check_data(steps: list[NotebookStep]) -> str | None:
@@ -374,39 +515,44 @@ def check_data(steps: list[NotebookStep]) -> str | None:
     return None
 
 
+@command("pixsim reproduce")
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``pixsim reproduce``; returns 0 when every step and the book succeeded, else 1
-    (2 when the command cannot start: bad profile, missing data, no book configuration)."""
-    try:
-        profile = load_profile(args.profile)
-    except ValueError as exc:
-        print(f"pixsim reproduce: {exc}")
-        return 2
+    """Run ``pixsim reproduce``; returns 0 when every step and the book succeeded, else 1 (the
+    failed steps listed with their error and notebook). A user error stops it before anything
+    runs with one line and exit code 2: a bad profile or step (typo, bad value), a bad
+    ``--only``, missing data, no book sources, an output folder in use by another run."""
+    profile = load_profile(args.profile)
     out_dir = Path(args.out or Path("results") / profile.name).resolve()
+    steps = select_steps(expand_grid(profile), args.only)
     if args.list:
-        for step in select_steps(expand_grid(profile), args.only):
+        for step in steps:
             print(f"{step.name:45s} {step.kind.value}")
         return 0
-    root = Path(args.book_root).resolve() if args.book_root else book.find_book_root()
-    if root is None:
-        print("pixsim reproduce: no _config.yml/_toc.yml found here or above; run from the "
-              "pixsim checkout or pass --book-root")
-        return 2
-    start = time.perf_counter()
-    outcomes: list[Outcome] = []
+    sources = Path(args.book_root).resolve() if args.book_root else book.find_book_root()
+    if sources is None:
+        raise FileNotFoundError("no _config.yml/_toc.yml found here or above, nor beside the pixsim package; run "
+                                "from the pixsim checkout or pass --book-root")
     if not args.book_only:
-        steps = select_steps(expand_grid(profile), args.only)
+        for kind in sorted({s.kind.value for s in steps}):
+            if not (sources / "notebooks" / f"{kind}.ipynb").is_file():
+                raise FileNotFoundError(f"{sources / 'notebooks' / f'{kind}.ipynb'} is missing; pass --book-root "
+                                        "<the pixsim checkout>")
+        check_steps(profile, sources / "notebooks")
         problem = check_data(steps)
         if problem:
-            print(f"pixsim reproduce: data missing, nothing run.\n{problem}")
-            return 2
-        use_all_cores()
-        outcomes, _ = run_profile(profile, out_dir, notebooks_dir=root / "notebooks", cwd=root,
-                                  jobs=args.jobs, only=args.only, force=args.force)
-    book_ok = True
-    if not args.no_book:
-        book.assemble(out_dir, root)
-        book_ok, _, _ = book.build(root, log_file=out_dir / "book_build.log")
+            raise FileNotFoundError(f"data missing, nothing run.\n{problem}")
+    start = time.perf_counter()
+    outcomes: list[Outcome] = []
+    with output_lock(out_dir):
+        if not args.book_only:
+            use_all_cores()
+            outcomes, _ = run_profile(profile, out_dir, notebooks_dir=sources / "notebooks", cwd=sources,
+                                      jobs=args.jobs, only=args.only, force=args.force)
+        book_ok = True
+        if not args.no_book:
+            root = book.prepare(out_dir, sources)
+            book.assemble(out_dir, root)
+            book_ok, _, _ = book.build(root, log_file=out_dir / "book_build.log")
     minutes = (time.perf_counter() - start) / 60
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "blocked")}
     print(f"pixsim reproduce --profile {profile.name}: {minutes:.1f} min; "
@@ -415,15 +561,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     if report:
         print(report)
     if not args.no_book:
-        print(f"book: {root / '_build' / 'html' / 'index.html'}")
+        print(f"book: {book.html_index(out_dir)}")
     return 0 if (not report and book_ok) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pixsim.reproduce ...``: the same as ``pixsim reproduce ...``."""
-    parser = argparse.ArgumentParser(prog="pixsim reproduce",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(prog="pixsim reproduce", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     configure_parser(parser)
+    add_debug_option(parser)
     return run_from_args(parser.parse_args(argv))
 
 

@@ -20,7 +20,7 @@ from pixsim.robustness.common import RESULT_COLUMNS
 __all__ = [
     "RUN_COLUMNS", "accuracy_rows", "accuracy_pivot", "curve_rows", "check_rows", "check_summary",
     "boundary_rows", "spectrum_rows", "stage_selection", "headline_values", "headline_table", "effects_table",
-    "paper_rows", "profile_statement", "runs_table", "comparison_statement"
+    "paper_rows", "profile_statement", "runs_table", "comparison_statement", "missing_statement"
 ]
 
 # attack names for the clean accuracy and the decision-based attack
@@ -267,3 +267,17 @@ def comparison_statement(comparison: pd.DataFrame) -> str:
             "table is on grayscale CIFAR-10 (and the paper publishes no headline numbers for this "
             "data set). The paper's table is shown above for reference; only the direction of the "
             "effect (regularized vs baseline) can be compared.")
+
+
+def missing_statement(missing: pd.DataFrame) -> str:
+    """Markdown saying which evaluated runs have no robustness rows in the tables of this chapter
+    (:func:`pixsim.results.missing_rows`), or that none is missing."""
+    if missing.empty:
+        return "Every evaluated run of the profile contributes its robustness rows."
+    lines = [f"**{len(missing)} evaluated run(s) have no robustness rows in the tables below** (their "
+             "robustness step failed, was blocked, has not run, or its outputs are damaged; the means, "
+             "figures and tests use the other runs):", ""]
+    for r in missing.itertuples(index=False):
+        status = f"{r.status}: " if isinstance(r.status, str) and r.status else ""
+        lines.append(f"- `{r.run_name}` ({r.condition}, seed {r.seed}): {status}{r.problem}")
+    return "\n".join(lines)

@@ -2,8 +2,8 @@
 book; the built HTML has the results figures (every referenced image file exists) and a runs
 table with a row for every run of the profile. Slow (a few minutes on 2 cores): CI runs it.
 
-The book sources are copied to a temporary root so that the test leaves the checkout alone;
-PYTHONPATH points the notebook kernels at this checkout's pixsim.
+The book sources are copied to a temporary root (which must stay untouched: the book is built in
+the output folder's own ``book/``); PYTHONPATH points the notebook kernels at this checkout's pixsim.
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def test_smoke_reproduce_succeeds(smoke_book):
     root, out, proc = smoke_book
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "0 failed, 0 blocked" in proc.stdout
-    assert (root / "_build" / "html" / "index.html").exists()
+    assert (out / "book" / "_build" / "html" / "index.html").exists()
+    assert f"book: {out / 'book' / '_build' / 'html' / 'index.html'}" in proc.stdout
+    assert not (root / "_build").exists() and not (root / "book" / "generated").exists()
     for run in ("main-baseline-s0", "main-regularized-s1", "main-source"):
         assert (out / "runs" / run / "train.ipynb").exists()
         assert (out / "runs" / run / "best.pt").exists()
@@ -88,7 +90,7 @@ def test_smoke_reproduce_succeeds(smoke_book):
 @pytest.mark.slow
 def test_built_results_page_has_figures_and_a_row_per_run(smoke_book):
     root, out, proc = smoke_book
-    html = root / "_build" / "html"
+    html = out / "book" / "_build" / "html"
     page = html / "book" / "generated" / "results.html"
     assert page.exists(), sorted(p.name for p in html.rglob("*.html"))
     parsed = _parse(page)
@@ -108,7 +110,7 @@ def test_built_results_page_has_figures_and_a_row_per_run(smoke_book):
 @pytest.mark.slow
 def test_every_page_builds_without_broken_references(smoke_book):
     root, out, proc = smoke_book
-    html = root / "_build" / "html"
+    html = out / "book" / "_build" / "html"
     for page in ("index", "book/method", "book/experiments", "book/robustness_checks", "book/rerun",
                  "book/generated/similarity", "book/generated/run_record",
                  "book/generated/train_example", "book/generated/robustness_example"):

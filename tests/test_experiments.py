@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from pixsim import book, reproduce, results
+from pixsim.checkpoint import file_sha256
 from pixsim.config import TrainConfig
 from pixsim.profiles import (StepKind, available_profiles, expand_grid, load_profile,
                              profile_from_dict, select_steps, validate_train_configs)
@@ -160,7 +161,7 @@ def test_is_complete_needs_marker_same_parameters_and_outputs(tmp_path):
 
 def test_a_training_step_is_complete_when_its_run_record_has_its_parameters(tmp_path):
     params = {"dataset": "synthetic", "alpha": 10, "seed": 1, "out_dir": str(tmp_path), "run_name": "r"}
-    for name in ("train.ipynb", "history.csv"):
+    for name in ("train.ipynb", "history.csv", "best.pt"):
         (tmp_path / name).write_text("x")
     assert not results.is_complete(tmp_path, "train", params)  # no record: not finished
     config = TrainConfig.from_dict({**params, "n_reg": 64}).to_dict()  # n_reg: the notebook's default
@@ -179,7 +180,7 @@ def test_gather_concatenates_every_run(tmp_path):
         d.mkdir(parents=True)
         pd.DataFrame({"attack": ["gaussian"] * 2, "epsilon": [0.0, 0.1], "accuracy": [acc, acc - 0.1]}
                      ).to_csv(d / "robustness.csv", index=False)
-    table = results.gather_results(tmp_path)
+    table = results.gather_results(tmp_path, complete_only=False)
     assert len(table) == 4 and sorted(set(table.run_name)) == ["r1", "r2"]
     assert table.loc[table.run_name == "r2", "accuracy"].max() == pytest.approx(0.7)
 
@@ -194,8 +195,9 @@ def test_find_checkpoint_resolves_run_directories(tmp_path):
 
 
 # ----------------------------------------------------------------------------- runner
-def fake_executor(log, fail=()):
-    """Writes each step's expected outputs (like the real notebooks would) or raises."""
+def fake_executor(log, fail=(), rows=1):
+    """Writes each step's expected outputs (like the real notebooks would; ``rows`` robustness
+    rows) or raises."""
     def run(input_path, output_path, parameters, cwd):
         kind = Path(input_path).stem
         log.append((kind, parameters.get("run_name", kind)))
@@ -206,12 +208,15 @@ def fake_executor(log, fail=()):
         if kind == "train":  # what pixsim.training.train leaves in the run directory
             d = Path(parameters["out_dir"]) / parameters["run_name"]
             (d / "history.csv").write_text("epoch,layer_w0\n0,0.2\n")
+            (d / "best.pt").write_text(f"weights of {parameters['run_name']}")
             # the notebook's parameters cell sets fields the profile leaves out (here n_reg)
             config = TrainConfig.from_dict({"n_reg": 123, **parameters}).to_dict()
             results.write_run_record(d, {"checkpoint": "best.pt", "config": config, "test_accuracy": 0.5,
-                                         "train_seconds": 12.5})
+                                         "train_seconds": 12.5, "checkpoint_sha256": file_sha256(d / "best.pt"),
+                                         "history_sha256": file_sha256(d / "history.csv"),
+                                         "model_sha256": f"model {parameters['run_name']}"})
         elif kind == "robustness":
-            Path(parameters["out_csv"]).write_text("attack,epsilon,accuracy\ngaussian,0.0,0.5\n")
+            Path(parameters["out_csv"]).write_text("attack,epsilon,accuracy\n" + "gaussian,0.0,0.5\n" * rows)
     return run
 
 
@@ -247,11 +252,24 @@ def test_runner_runs_then_skips_complete_steps(tmp_path, monkeypatch):
     skipped = {o.step: o.seconds for o in outcomes}
     assert skipped["a-reg-s7/train"] == 12.5  # the summed epoch times of its record
     assert skipped["a-reg-s7/robustness"] == results.read_marker(out / "runs" / "a-reg-s7", "robustness")["seconds"]
-    # one run's output removed: only that step runs again (and the results notebook after it)
+    # one run's output removed: only that step runs again; it wrote the same table, so the
+    # results step, whose inputs are the tables it gathers, has nothing new to gather
     (out / "runs" / "a-baseline-s0" / "robustness.csv").unlink()
     outcomes, _ = reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path,
                                         log=lambda s: None)
-    assert log == [("robustness", "a-baseline-s0"), ("results", "results")]
+    assert log == [("robustness", "a-baseline-s0")]
+    # a table truncated by hand: that step again, and this time the results step too (its
+    # marker recorded the table it gathered, whose rows now differ)
+    log.clear()
+    table = out / "runs" / "a-reg-s7" / "robustness.csv"
+    table.write_text(table.read_text().splitlines()[0] + "\n")
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log, rows=2))
+    messages = []
+    reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path, log=messages.append)
+    assert log == [("robustness", "a-reg-s7"), ("results", "results")]
+    assert any(m.startswith("redo     a-reg-s7/robustness: ") and str(table) in m and "0 rows, 1 when" in m
+               for m in messages), messages
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor(log))
     # --force reruns everything
     log.clear()
     reproduce.run_profile(small_profile(), out, notebooks_dir=tmp_path, cwd=tmp_path, force=True,
@@ -292,7 +310,9 @@ def test_runner_refuses_bad_jobs(tmp_path):
 
 
 def _stand_in_notebook(kind: str) -> nbformat.NotebookNode:
-    params = nbformat.v4.new_code_cell('out_dir = "."\nrun_name = "x"\nout_csv = "r.csv"')
+    params = nbformat.v4.new_code_cell({"train": 'out_dir = "."\nrun_name = "x"',
+                                        "robustness": 'out_csv = "r.csv"\nrun_name = "x"',
+                                        "similarity": 'out_dir = "."', "results": 'results_dir = "."'}[kind])
     params.metadata["tags"] = ["parameters"]
     body = {
         "train": ("import json, os, sys\nfrom pathlib import Path\nd = Path(out_dir) / run_name\n"
@@ -337,7 +357,7 @@ def test_reproduce_list_and_bad_profile(capsys):
     listed = capsys.readouterr().out
     assert "main-regularized-s1/robustness" in listed and "analysis/results" in listed
     assert reproduce.main(["--profile", "nope", "--list"]) == 2
-    assert "unknown profile" in capsys.readouterr().out
+    assert "pixsim reproduce: error: unknown profile 'nope'" in capsys.readouterr().err
 
 
 def test_missing_data_stops_before_anything_runs(monkeypatch):
