@@ -84,6 +84,13 @@ def test_a_bad_profile_stops_reproduce_before_any_step_runs(tmp_path, monkeypatc
     assert log == []
 
 
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_every_step_of_the_shipped_profiles_passes_the_checks(name):
+    from pixsim.profiles import load_profile
+
+    assert reproduce.check_steps(load_profile(name), NOTEBOOKS) == len(expand_grid(load_profile(name)))
+
+
 @pytest.mark.parametrize("argv,expected", [
     (["--jobs", "0"], "argument --jobs: expected an integer >= 1, got 0"),
     (["--only", "("], "--only pattern '(' is not a valid regular expression"),
