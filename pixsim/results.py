@@ -6,16 +6,20 @@ Layout of a profile's output directory (``results/<profile>`` by default)::
     <out>/
       profile.yaml                 the profile as run
       reproduce.json               what the last `pixsim reproduce` did (steps, seconds, failures)
+      .reproduce.lock              the advisory lock of the `pixsim reproduce` writing here (its pid)
       runs/<run>/
         train.ipynb                executed training notebook
         best.pt, last.pt           checkpoints written by pixsim.training.train
         history.csv                per-epoch training metrics (pixsim.training.train)
         result.json                the training run's record (pixsim.training.train, written last)
+        diverged.json              only when the run diverged (pixsim.training.DivergedError)
+        *.damaged                  damaged files set aside when the run was trained again
         robustness.ipynb           executed robustness notebook
         robustness.csv             tidy robustness rows (one per attack x norm x epsilon ...)
         robustness.done.json       completion marker written by the runner after the step succeeded
       analysis/
         similarity.ipynb, results.ipynb, figures and gathered tables (results.csv, ...)
+      book/                        this folder's own book (pixsim.book): sources, generated pages, _build/html
 
 Each finished step has one record: a training step the run record that ``pixsim.training.train``
 writes when the run has finished (``result.json``: its config, clean test accuracy, history, and
