@@ -72,6 +72,7 @@ LOG_EVERY = 20  # steps between progress-bar updates (each one is a host sync)
 DIVERGED = "diverged.json"  # written into the run directory when a run diverges
 DEVICE_DATA_MAX_BYTES = 4 * 2**30  # data sets up to this size are moved to the GPU once
 _CORR_SEED_OFFSET = 7919  # seeds the fixed correlation pairs apart from the training pairs
+_EVAL_CHUNK = 256  # pairs per forward pass when the fixed-pair correlations are measured
 
 
 @dataclass
@@ -419,10 +420,14 @@ class _Regularizer:
         was_training = model.training
         model.eval()
         i, j = self.eval_i.to(self.device), self.eval_j.to(self.device)
+        chunks = []
         with amp():
-            feats_a = model.forward_features(self.images[i])[1]
-            feats_b = model.forward_features(self.images[j])[1]
-            per_layer = model.sim_head.layer_similarities(feats_a, feats_b).float().cpu()  # [n, L]
+            for start in range(0, len(i), _EVAL_CHUNK):  # bounded memory: 2 x 256 images at a time
+                a, b = i[start:start + _EVAL_CHUNK], j[start:start + _EVAL_CHUNK]
+                feats_a = model.forward_features(self.images[a])[1]
+                feats_b = model.forward_features(self.images[b])[1]
+                chunks.append(model.sim_head.layer_similarities(feats_a, feats_b).float().cpu())
+        per_layer = torch.cat(chunks)  # [n, L]
         s = (per_layer * model.sim_head.layer_weights().detach().float().cpu()).sum(dim=1)
         model.train(was_training)
         return [_pearson(s, self.eval_t)] + [_pearson(per_layer[:, layer], self.eval_t) for layer in range(per_layer.shape[1])]
