@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from pixsim.models import build_model
+from pixsim.robustness.autoattack import AutoAttackSpec
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
 from pixsim.robustness.noise import NoiseSpec
@@ -89,7 +90,8 @@ def main(argv=None) -> pd.DataFrame:
         ("PGD Linf, 40 steps", WhiteBoxSpec("pgd", "Linf", [0.1], steps=40), args.images),
         ("PGD L2, 10 steps", WhiteBoxSpec("pgd", "L2", [1.5], steps=10), args.images),
         ("Square Linf, 1000 queries", BlackBoxSpec("square", "Linf", [0.1], n_queries=1000), n_slow),
-        ("AutoAttack Linf standard", BlackBoxSpec("autoattack", "Linf", [0.1]), n_slow),
+        ("AutoAttack Linf fast (torchattacks' default)", AutoAttackSpec("Linf", [0.1], version="fast"), n_slow),
+        ("AutoAttack Linf standard (published)", AutoAttackSpec("Linf", [0.1]), n_slow),
         ("Boundary, 50 steps", [BoundarySpec(n_images=n_slow, repeats=1, steps=50), SpectrumSpec()], n_slow),
     ]
     rows = []

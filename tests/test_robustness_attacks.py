@@ -7,6 +7,7 @@ import torch
 from pixsim.robustness import blackbox, transfer, whitebox
 from pixsim.robustness.common import derive_seed, seeded
 from pixsim.robustness.noise import add_noise
+from pixsim.robustness.autoattack import AutoAttackSpec, build_components, run_autoattack
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.noise import NoiseSpec
 from pixsim.robustness.transfer import TransferSpec
@@ -64,14 +65,14 @@ def test_square_stays_in_ball(model, data, norm, grid):
 
 def test_autoattack_stays_in_ball_and_beats_pgd(model, data):
     x, y = data[0][:6], data[1][:6]
-    grid = [0.0, 0.05, 0.3]
-    spec = BlackBoxSpec("autoattack", "Linf", grid, n_queries=10)
-    for eps in grid:
-        adv = blackbox.attack_batch(model, x, y, spec, eps, n_classes=10, seed=0)
+    small = {"apgd-ce": {"steps": 5}, "apgd-t": {"steps": 5}, "fab-t": {"steps": 5}, "square": {"n_queries": 10}}
+    for eps in [0.05, 0.3]:
+        adv, stages = run_autoattack(model, x, y, eps, "Linf", 10, seed=0, overrides=small)
         _in_ball(adv, x, eps, "Linf")
     assert accuracy(model, adv, y) == 0.0  # eps 0.3 is far beyond what this model survives
-    with pytest.raises(ValueError, match=">= 4 classes"):
-        blackbox.make_attack(model, spec, 0.1, n_classes=3, seed=0)
+    assert stages[-1]["n_robust"] == 0
+    with pytest.raises(ValueError, match="n_classes >= 4"):
+        build_components(model, 0.1, "Linf", n_classes=3)
 
 
 def test_transfer_and_uniform_noise_stay_in_linf_ball(model, data):
@@ -97,7 +98,7 @@ def test_epsilon_zero_gives_clean_accuracy_for_every_attack():
     suite = [NoiseSpec(a, [0.0, 0.1]) for a in ("gaussian", "uniform", "salt_and_pepper")] + [
         TransferSpec([0.0, 0.1]), WhiteBoxSpec("fgsm", "Linf", [0.0, 0.1]),
         WhiteBoxSpec("pgd", "Linf", [0.0, 0.1], steps=3), WhiteBoxSpec("pgd", "L2", [0.0, 1.0], steps=3),
-        BlackBoxSpec("square", "Linf", [0.0, 0.1], n_queries=5), BlackBoxSpec("autoattack", "L2", [0.0])]
+        BlackBoxSpec("square", "Linf", [0.0, 0.1], n_queries=5), AutoAttackSpec("L2", [0.0])]
     table = evaluate(model, x, y, suite, source_model=trained_tiny_cnn(1), device="cpu", progress=False)
     at0 = table[(table["kind"] == "attack") & (table["epsilon"] == 0)]
     assert set(at0["attack"]) == {"clean", "gaussian", "uniform", "salt_and_pepper", "transfer_fgsm", "fgsm",

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from pixsim.robustness.autoattack import AutoAttackSpec
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
 from pixsim.robustness.checks import ChecksSpec, run_checks
@@ -97,7 +98,8 @@ def test_named_suites_depend_on_the_dataset_family():
         validate_suite(suite)
         assert isinstance(suite[-1], ChecksSpec), name  # checks reported with every evaluation
     full = build_suite("full", "cifar10")
-    assert {s.attack for s in full if isinstance(s, BlackBoxSpec)} == {AttackName.SQUARE, AttackName.AUTOATTACK}
+    assert {s.attack for s in full if isinstance(s, BlackBoxSpec)} == {AttackName.SQUARE}
+    assert [(s.attack, s.version) for s in full if isinstance(s, AutoAttackSpec)] == [(AttackName.AUTOATTACK, "standard")]
     wb = build_suite("whitebox", "fashion_mnist")
     assert {(s.attack.value, s.norm.value) for s in wb if isinstance(s, WhiteBoxSpec)} == {
         ("fgsm", "Linf"), ("pgd", "Linf"), ("pgd", "L2")}

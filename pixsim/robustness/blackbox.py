@@ -1,13 +1,11 @@
-"""Score-based black-box Square and AutoAttack (``version='standard'``) through torchattacks 3.3.0.
+"""Score-based black-box Square attack (Andriushchenko et al. 2020) through torchattacks 3.3.0.
 
-Verified here (torch 2.14, torchattacks 3.3.0): both return images in [0, 1] inside the epsilon
-ball; both reseed torch's global RNG from their ``seed`` argument (we pass a seed derived from
-the evaluation seed and restore the global RNG afterwards). Differences from the reference
-implementations worth knowing: torchattacks' AutoAttack 'standard' runs APGD-CE, APGD-T, FAB-T
-(targets = n_classes - 1) and Square with 10 steps per APGD/FAB run (the reference uses 100)
-and 5000 Square queries; its APGD-T loss needs at least 4 classes. Its L_inf Square draws one
-square position per iteration for the whole batch. At epsilon 0 neither is called (the ball is
-the single point x; AutoAttack would spend its whole budget on every image).
+Verified here (torch 2.14, torchattacks 3.3.0): Square returns images in [0, 1] inside the epsilon
+ball and reseeds torch's global RNG from its ``seed`` argument (we pass a seed derived from the
+evaluation seed and restore the global RNG afterwards). Its L_inf version draws one square
+position per iteration for the whole batch. At epsilon 0 it is not called (the ball is the
+single point x). AutoAttack, which also ends with Square, is a family of its own
+(:mod:`pixsim.robustness.autoattack`).
 
 Budget for CPU runs: ``BlackBoxSpec.max_images`` (a seeded random subset, the same for every
 epsilon of the spec) and ``n_queries``.
@@ -28,17 +26,15 @@ from pixsim.validation import int_at_least
 
 __all__ = ["BLACKBOX_ATTACKS", "BlackBoxSpec", "make_attack", "attack_batch", "subset"]
 
-BLACKBOX_ATTACKS = (AttackName.SQUARE, AttackName.AUTOATTACK)
+BLACKBOX_ATTACKS = (AttackName.SQUARE,)
 
 
 @dataclass(frozen=True)
 class BlackBoxSpec:
-    """Square (score-based) or AutoAttack (``version='standard'``) through torchattacks.
+    """Square (score-based) through torchattacks.
 
     Budget for CPU runs: ``max_images`` evaluates a seeded random subset of that many images
-    (None: all); ``n_queries`` is Square's query budget (for AutoAttack: None keeps the
-    standard 5000 queries of its Square component, a number overrides it, which is then no
-    longer the standard version and is recorded in ``params``).
+    (None: all); ``n_queries`` is Square's query budget (default 1000).
     """
 
     family: ClassVar[str] = "blackbox"
@@ -47,26 +43,22 @@ class BlackBoxSpec:
     epsilons: Sequence[float]
     n_queries: int | None = None
     max_images: int | None = None
-    version: str = "standard"
 
     def __post_init__(self):
         attack, norm = AttackName.parse(self.attack), Norm.parse(self.norm)
+        if attack in (AttackName.AUTOATTACK, AttackName.AUTOATTACK_FAST):
+            raise ValueError(f"AutoAttack is a family of its own: AutoAttackSpec(norm, epsilons, version=...) "
+                             f"(profile YAML: {{family: autoattack, norm: ..., epsilons: [...]}}), not "
+                             f"BlackBoxSpec({attack.value!r}, ...)")
         if attack not in BLACKBOX_ATTACKS:
             raise ValueError(f"BlackBoxSpec attack must be one of {[a.value for a in BLACKBOX_ATTACKS]}, "
                              f"got {attack.value!r}")
         if norm not in (Norm.LINF, Norm.L2):
             raise ValueError(f"{attack.value} supports norms ['Linf', 'L2'], got {norm.value!r}")
-        if self.version != "standard":
-            raise ValueError(f"only AutoAttack version 'standard' is supported, got {self.version!r}")
         set_field(self, "attack", attack)
         set_field(self, "norm", norm)
         set_field(self, "epsilons", validate_epsilons(self.epsilons))
-        n_queries = self.n_queries
-        if n_queries is None and attack is AttackName.SQUARE:
-            n_queries = 1000
-        if n_queries is not None:
-            n_queries = int_at_least(n_queries, "n_queries")
-        set_field(self, "n_queries", n_queries)
+        set_field(self, "n_queries", int_at_least(1000 if self.n_queries is None else self.n_queries, "n_queries"))
         if self.max_images is not None:
             set_field(self, "max_images", int_at_least(self.max_images, "max_images"))
 
@@ -89,18 +81,10 @@ class BlackBoxSpec:
 
 def make_attack(model: nn.Module, spec: BlackBoxSpec, epsilon: float, *, n_classes: int,
                 seed: int) -> torchattacks.attack.Attack:
-    """The torchattacks object for ``spec`` at ``epsilon``."""
-    norm = spec.norm.value
-    if spec.attack is AttackName.SQUARE:
-        return torchattacks.Square(model, norm=norm, eps=epsilon, n_queries=spec.n_queries, n_restarts=1, seed=seed)
-    if n_classes < 4:
-        raise ValueError(f"AutoAttack 'standard' (APGD-T's DLR loss) needs >= 4 classes, the model has {n_classes}")
-    atk = torchattacks.AutoAttack(model, norm=norm, eps=epsilon, version=spec.version, n_classes=n_classes, seed=seed)
-    if spec.n_queries is not None:
-        for sub in atk._autoattack.attacks:
-            if isinstance(sub, torchattacks.Square):
-                sub.n_queries = spec.n_queries
-    return atk
+    """The torchattacks object for ``spec`` at ``epsilon`` (``n_classes``: kept for a uniform
+    signature; Square does not need it)."""
+    return torchattacks.Square(model, norm=spec.norm.value, eps=epsilon, n_queries=spec.n_queries, n_restarts=1,
+                               seed=seed)
 
 
 def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: BlackBoxSpec, epsilon: float,

@@ -45,8 +45,11 @@ class AttackName(ChoiceEnum):
     FGSM = "fgsm"
     PGD = "pgd"
     SQUARE = "square"
-    AUTOATTACK = "autoattack"
+    AUTOATTACK = "autoattack"            # AutoAttack as published (Croce & Hein 2020, standard version)
+    AUTOATTACK_FAST = "autoattack_fast"  # torchattacks' cheaper default composition (10 iterations)
     BOUNDARY = "boundary"
+    DDN = "ddn"                          # gradient-based minimal L2 perturbation (Rony et al. 2019)
+    CORRUPTION = "corruption"            # common corruptions (Hendrycks & Dietterich 2019)
 
 
 class Norm(ChoiceEnum):
@@ -60,10 +63,14 @@ class Norm(ChoiceEnum):
 class Kind(ChoiceEnum):
     """The ``kind`` column of the result table."""
 
-    ATTACK = "attack"        # accuracy at one epsilon
-    BOUNDARY = "boundary"    # Boundary-attack summary of one repeat
-    SPECTRUM = "spectrum"    # radially averaged power at one frequency
-    CHECK = "check"          # one gradient-masking check, pass/fail
+    ATTACK = "attack"                  # accuracy at one epsilon
+    BOUNDARY = "boundary"              # Boundary-attack summary of one repeat
+    SPECTRUM = "spectrum"              # radially averaged power at one frequency
+    CHECK = "check"                    # one gradient-masking check, pass/fail
+    COMPONENT = "component"            # AutoAttack: robust accuracy after one of its components
+    CORRUPTION = "corruption"          # accuracy on one corruption at one severity
+    BOUNDARY_CURVE = "boundary_curve"  # Boundary attack: median ||delta||^2 / D after a number of steps
+    MINIMAL = "minimal"                # gradient-based minimal-perturbation summary of one repeat (DDN)
 
 
 #: Columns of the result table, in order (before them: the model_info columns; after them:
@@ -71,8 +78,12 @@ class Kind(ChoiceEnum):
 RESULT_COLUMNS = [
     "kind", "spec_id", "attack", "norm", "epsilon", "repeat",
     "accuracy", "clean_accuracy", "n_images", "n_correct", "seconds", "attack_seed", "params",
-    # kind == "boundary"
+    # kind == "boundary" (also "boundary_curve" and "minimal")
     "n_success", "success_rate", "median_mse", "median_l2", "median_linf",
+    # kind == "boundary_curve": attack steps; kind == "component": the AutoAttack component
+    "steps", "component",
+    # kind == "corruption"
+    "corruption", "severity", "band",
     # kind == "spectrum"
     "frequency", "power",
     # kind == "check"
@@ -157,7 +168,10 @@ class EvalContext:
 
     ``images``: float32 [N, C, H, W] in [0, 1] on the CPU; ``labels``: int64 [N];
     ``clean_pred``: the model's predictions on the clean images; ``rows``: rows produced so far;
-    ``kept``: perturbations kept by a family (``"boundary"`` -> list of [n, C, H, W] per repeat).
+    ``kept``: perturbations kept by a family (``"boundary"`` -> list of [n, C, H, W] per repeat);
+    ``info``: the ``model_info`` of the call (e.g. ``dataset``: the corruption family looks up
+    the data set's CIFAR-10-C / CIFAR-100-C files by it); ``data_root``: data folder searched
+    first for such files (None: ``$PIXSIM_DATA``, then the default download folder).
     """
 
     model: nn.Module
@@ -171,6 +185,8 @@ class EvalContext:
     clean_pred: torch.Tensor | None = None
     rows: list[dict] = field(default_factory=list)
     kept: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
 
     @property
     def n(self) -> int:

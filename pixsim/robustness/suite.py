@@ -14,6 +14,14 @@ Table design (one DataFrame, one row per observation, ``kind`` says which):
 - ``kind == "spectrum"``: one row per repeat x ``frequency`` (cycles per image) with ``power``.
 - ``kind == "check"``: one row per gradient-masking comparison: ``check``, ``passed``,
   ``value``, ``reference``, ``tolerance``, ``detail`` (see :mod:`pixsim.robustness.checks`).
+- ``kind == "component"``: AutoAttack's robust accuracy after each of its components
+  (``component``: apgd-ce, apgd-t, fab-t, square; cumulative, as the reference reports it).
+- ``kind == "corruption"``: one row per ``corruption`` x ``severity`` with its frequency
+  ``band`` (low / medium / high), ``accuracy`` and ``clean_accuracy`` on the same images.
+- ``kind == "boundary_curve"``: one row per repeat x ``steps`` with the Boundary metric after
+  that many steps (``median_mse``, ``median_l2``, ``n_success``, ``success_rate``).
+- ``kind == "minimal"``: one row per repeat of a gradient-based minimal-perturbation attack
+  (DDN) with the Boundary metric's columns.
 
 Every row also has ``spec_id`` (position of its spec in the suite), ``attack``, ``norm``
 (``Linf``, ``L2`` or ``none``), ``epsilon`` (pixel units, NaN where none), ``repeat``,
@@ -34,11 +42,15 @@ import torch
 from torch import nn
 
 from pixsim.enums import ChoiceEnum
+from pixsim.robustness.autoattack import AutoAttackSpec
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
+from pixsim.robustness.boundary_curve import BoundaryCurveSpec
 from pixsim.robustness.checks import ChecksSpec
 from pixsim.robustness.common import (EXTRA_COLUMNS, RESULT_COLUMNS, AttackName, EvalContext, Kind, ensure_eval,
                                       predict)
+from pixsim.robustness.corruptions import CorruptionSpec
+from pixsim.robustness.ddn import DDNSpec
 from pixsim.robustness.noise import NoiseSpec
 from pixsim.robustness.spectra import SpectrumSpec
 from pixsim.robustness.transfer import TransferSpec
@@ -53,7 +65,8 @@ __all__ = ["FAMILIES", "validate_suite", "suite_from_data", "SuiteName", "Datase
 #: Every evaluation family, by its spec type, in the order the named suites run them. A family is
 #: one module of this package: a frozen spec dataclass whose ``family`` is its name in profile YAML
 #: and whose ``run(ctx, spec_id)`` returns its rows. A new family is a new module listed here.
-FAMILIES = (NoiseSpec, TransferSpec, WhiteBoxSpec, BlackBoxSpec, BoundarySpec, SpectrumSpec, ChecksSpec)
+FAMILIES = (NoiseSpec, TransferSpec, WhiteBoxSpec, BlackBoxSpec, AutoAttackSpec, BoundarySpec, SpectrumSpec,
+            BoundaryCurveSpec, DDNSpec, CorruptionSpec, ChecksSpec)
 
 
 def validate_suite(suite) -> list:
@@ -70,8 +83,8 @@ def validate_suite(suite) -> list:
         if isinstance(spec, SpectrumSpec) and spec.source not in seen:
             raise ValueError(f"suite[{i}]: SpectrumSpec(source={spec.source.value!r}) needs a "
                              f"{spec.source.value} spec earlier in the suite")
-        if getattr(spec, "attack", None) is not None:
-            seen.add(spec.attack)
+        if getattr(spec, "attack", None) is not None and not isinstance(spec, BoundaryCurveSpec):
+            seen.add(spec.attack)  # the curve keeps no perturbations for a spectrum
     return specs
 
 
@@ -89,8 +102,9 @@ def _epsilons(value: Any, where: str) -> Any:
 def suite_from_data(suite: Any) -> Any:
     """A robustness suite from profile data (YAML, papermill): a suite name (returned unchanged,
     for :func:`build_suite`) or a list of mappings, each with ``family`` (the ``family`` of a spec
-    in :data:`FAMILIES`: noise, transfer, whitebox, blackbox, boundary, spectrum, checks) and that
-    spec's fields; ``epsilons`` may be ``{linspace: [start, stop, num]}``.
+    in :data:`FAMILIES`: noise, transfer, whitebox, blackbox, autoattack, boundary, spectrum,
+    boundary_curve, ddn, corruptions, checks) and that spec's fields; ``epsilons`` may be
+    ``{linspace: [start, stop, num]}``.
 
     Returns the name, or a list of spec objects (validated by their constructors).
     """
@@ -161,11 +175,15 @@ def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
       (100 images, 1 repeat, 50 steps), spectra, checks (a few CPU minutes per 1000 images).
     - ``paper``: PAPER.md section 5: the three noises on linspace(0, 0.5, 10) (MNIST-type) or
       linspace(0, 0.1, 10) (CIFAR), transferred FGSM on linspace(0, 0.5 | 0.02 | 0.005, 10),
-      Boundary (1000 images, 5 repeats, 50 steps), spectra, checks.
+      Boundary (1000 images, 5 repeats, 50 steps), spectra, checks; for ``cifar10`` /
+      ``cifar100`` also grayscale CIFAR-10-C / CIFAR-100-C (15 corruptions x 5 severities) from
+      the official files when they are found (else a warning and no such rows).
     - ``whitebox``: FGSM, PGD L_inf (40 steps MNIST-type / 20 CIFAR) and PGD L2 on grids that
       end at a large epsilon, checks.
-    - ``full``: ``paper`` + ``whitebox`` + Square L_inf (1000 queries) and AutoAttack L_inf
-      standard on the PGD L_inf grid, checks.
+    - ``full``: ``paper`` + ``whitebox`` + Square L_inf (1000 queries), AutoAttack (the published
+      standard version) L_inf on the PGD L_inf grid, the Boundary convergence curve (1000
+      images, up to 3200 steps) with its DDN cross-check, common corruptions (generated for
+      data sets without official files), checks.
     """
     name, fam = SuiteName.parse(name), dataset_family(dataset, image_shape)
     mnist = fam is DatasetFamily.MNIST
@@ -176,6 +194,8 @@ def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
     steps = 40 if mnist else 20
     noises = [NoiseSpec(a, _grid(noise_stop)) for a in ("gaussian", "uniform", "salt_and_pepper")]
     boundary_paper = [BoundarySpec(n_images=1000, repeats=5, steps=50), SpectrumSpec()]
+    cifar_c = str(getattr(dataset, "value", dataset) or "").lower() in ("cifar10", "cifar100")
+    corruptions_paper = [CorruptionSpec(source="files", missing="skip")] if cifar_c else []
     whitebox_specs = [WhiteBoxSpec("fgsm", "Linf", linf), WhiteBoxSpec("pgd", "Linf", linf, steps=steps),
                       WhiteBoxSpec("pgd", "L2", l2, steps=steps)]
     if name is SuiteName.SMOKE:
@@ -190,13 +210,14 @@ def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
                           WhiteBoxSpec("pgd", "Linf", grid, steps=7),
                           BoundarySpec(n_images=100, repeats=1, steps=50), SpectrumSpec()]
     elif name is SuiteName.PAPER:
-        specs = noises + [TransferSpec(_grid(transfer_stop))] + boundary_paper
+        specs = noises + [TransferSpec(_grid(transfer_stop))] + boundary_paper + corruptions_paper
     elif name is SuiteName.WHITEBOX:
         specs = whitebox_specs
     else:
         specs = (noises + [TransferSpec(_grid(transfer_stop))] + whitebox_specs
-                 + [BlackBoxSpec("square", "Linf", linf, n_queries=1000), BlackBoxSpec("autoattack", "Linf", linf)]
-                 + boundary_paper)
+                 + [BlackBoxSpec("square", "Linf", linf, n_queries=1000), AutoAttackSpec("Linf", linf)]
+                 + boundary_paper + [BoundaryCurveSpec(n_images=1000), DDNSpec(n_images=1000)]
+                 + (corruptions_paper or [CorruptionSpec()]))
     return specs + [ChecksSpec()]
 
 
@@ -219,7 +240,7 @@ def _check_data(images, labels) -> tuple[torch.Tensor, torch.Tensor]:
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite, *, model_info: dict | None = None,
              source_model: nn.Module | None = None, device: str | torch.device = "auto", seed: int = 0,
-             batch_size: int = 256, progress: bool = True) -> pd.DataFrame:
+             batch_size: int = 256, progress: bool = True, data_root: str | None = None) -> pd.DataFrame:
     """Evaluate ``model`` on ``suite`` and return the tidy table (design: module docstring).
 
     Args:
@@ -237,6 +258,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
             same seed (and batch size) gives the same table.
         batch_size: images per attack batch.
         progress: tqdm progress bars.
+        data_root: data folder searched first for files a family reads (the official
+            CIFAR-10-C / CIFAR-100-C files of :class:`~pixsim.robustness.corruptions.CorruptionSpec`;
+            None: ``$PIXSIM_DATA``, then the default data folder).
     """
     model_info = dict(model_info or {})
     clash = sorted(set(model_info) & set(RESULT_COLUMNS + EXTRA_COLUMNS))
@@ -253,7 +277,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, suite
         source_model = ensure_eval(source_model, "source_model").to(dev)
     _check_models(model, source_model, images, labels, dev)
     ctx = EvalContext(model=model, images=images, labels=labels, device=dev, seed=seed,
-                      batch_size=batch_size, progress=progress, source_model=source_model)
+                      batch_size=batch_size, progress=progress, source_model=source_model, info=model_info,
+                      data_root=None if data_root is None else str(data_root))
     t0 = time.perf_counter()
     ctx.clean_pred = predict(model, images, dev, batch_size)
     clean = ctx.clean_accuracy
@@ -356,11 +381,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     images = test.batch(torch.arange(len(test)))
     specs = build_suite(args.suite, cfg["dataset"], tuple(images.shape[1:]))
     if args.blackbox_images is not None:
-        specs = [BlackBoxSpec(s.attack, s.norm, s.epsilons, s.n_queries, args.blackbox_images, s.version)
-                 if isinstance(s, BlackBoxSpec) else s for s in specs]
+        specs = [BlackBoxSpec(s.attack, s.norm, s.epsilons, s.n_queries, args.blackbox_images)
+                 if isinstance(s, BlackBoxSpec) else
+                 AutoAttackSpec(s.norm, s.epsilons, s.version, args.blackbox_images, s.n_queries)
+                 if isinstance(s, AutoAttackSpec) else s for s in specs]
     table = evaluate(model, images, test.labels, specs, model_info=_model_info(meta, args.checkpoint),
                      source_model=source, device=args.device, seed=args.seed, batch_size=args.batch_size,
-                     progress=not args.quiet)
+                     progress=not args.quiet, data_root=args.data_root or cfg.get("data_root"))
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     n_checks = table["kind"].eq("check")

@@ -1,0 +1,227 @@
+"""Convergence curve of the decision-based Boundary attack: the paper's metric, the median over
+successful images of ||delta||_2^2 / D (D = C*H*W, images in [0, 1], untargeted, label = the
+model's own prediction), against the number of attack steps.
+
+One run per batch gives the whole curve. foolbox 3.3.4's ``BoundaryAttack.run`` keeps its state
+(step sizes, success statistics, the current best adversarial) inside one call, and restarting
+from ``starting_points`` would reset the step-size adaptation, so chunked runs would follow
+another trajectory. But ``run`` logs ``tb.histogram("norms", source_norms, step)`` at every step
+(``source_norms``: ||x - best adversarial|| before that step) to a ``TensorBoard`` object built
+from the module-level name ``foolbox.attacks.boundary_attack.TensorBoard``.
+:func:`boundary_distances` swaps that name for a recorder during the call (restored afterwards),
+so one run of S steps gives the distance after every k <= S steps: exactly what a separate run
+of k steps with the same seed returns (tests/test_robustness_issue13.py checks it image by
+image).
+
+Images and seeds are those of :class:`pixsim.robustness.boundary.BoundarySpec` (repeat r draws
+its images and seeds the attack with ``derive_seed(seed, "boundary", r)``): with the same
+``n_images`` and batch size, the curve's point at k steps *is* the Boundary row of a
+``BoundarySpec(steps=k)`` run. The paper ran 50 steps; whether 50 steps are near the attack's
+minimum is what this curve shows (:func:`convergence_step`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pixsim.robustness.boundary import starting_points
+from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, derive_seed, ensure_eval, predict, seeded,
+                                      set_field, spec_params)
+from pixsim.validation import int_at_least
+
+__all__ = ["DEFAULT_STEPS", "BoundaryCurveSpec", "boundary_distances", "curve_rows", "convergence_step"]
+
+DEFAULT_STEPS: tuple[int, ...] = (25, 50, 100, 200, 400, 800, 1600, 3200)
+
+
+def _check_steps(steps) -> tuple[int, ...]:
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+        raise ValueError(f"steps must be a list of strictly increasing positive ints, got {steps!r}")
+    steps = list(steps)
+    if not steps or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in steps) \
+            or steps != sorted(set(steps)):
+        raise ValueError(f"steps must be a list of strictly increasing positive ints, got {steps!r}")
+    return tuple(int(s) for s in steps)
+
+
+@dataclass(frozen=True)
+class BoundaryCurveSpec:
+    """Median ||delta||_2^2 / D of the Boundary attack after each number of ``steps`` (one run of
+    ``max(steps)`` steps per repeat), on ``n_images`` random images per repeat (the same images
+    and seeds as :class:`~pixsim.robustness.boundary.BoundarySpec`). One
+    ``kind == "boundary_curve"`` row per repeat and step count."""
+
+    family: ClassVar[str] = "boundary_curve"
+    attack: ClassVar[AttackName] = AttackName.BOUNDARY
+    norm: ClassVar[Norm] = Norm.L2
+    n_images: int = 100
+    repeats: int = 1
+    steps: Sequence[int] = DEFAULT_STEPS
+
+    def __post_init__(self):
+        set_field(self, "n_images", int_at_least(self.n_images, "n_images"))
+        set_field(self, "repeats", int_at_least(self.repeats, "repeats"))
+        set_field(self, "steps", _check_steps(self.steps))
+
+    def run(self, ctx: EvalContext, spec_id: int) -> list[dict]:
+        rows = []
+        n = min(self.n_images, ctx.n)
+        for r in range(self.repeats):
+            seed = derive_seed(ctx.seed, "boundary", r)
+            idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            t0 = time.perf_counter()
+            mse, success = boundary_distances(ctx.model, ctx.images[idx], self.steps, seed, device=ctx.device,
+                                              batch_size=ctx.batch_size, pool=ctx.images, pool_pred=ctx.clean_pred)
+            sec = time.perf_counter() - t0
+            clean = float((ctx.clean_pred[idx] == ctx.labels[idx]).float().mean())
+            dim = ctx.images[0].numel()
+            for row in curve_rows(mse, success, self.steps, dim):
+                rows.append({"kind": Kind.BOUNDARY_CURVE.value, "spec_id": spec_id, "attack": self.attack.value,
+                             "norm": self.norm.value, "repeat": r, "n_images": n, "seconds": sec,
+                             "attack_seed": seed, "params": spec_params(self), "clean_accuracy": clean, **row})
+        return rows
+
+
+def curve_rows(mse: torch.Tensor, success: torch.Tensor, steps: Sequence[int], dim: int) -> list[dict]:
+    """One dict per step count from :func:`boundary_distances`' output: ``steps``, ``n_success``,
+    ``success_rate``, ``median_mse`` and ``median_l2`` (medians over the successful images)."""
+    ns, n = int(success.sum()), len(success)
+    out = []
+    for k, st in enumerate(steps):
+        d = mse[k, success].numpy()
+        med = float(np.median(d)) if ns else float("nan")
+        out.append({"steps": int(st), "n_success": ns, "success_rate": ns / n if n else float("nan"),
+                    "median_mse": med, "median_l2": float(np.median(np.sqrt(d * dim))) if ns else float("nan")})
+    return out
+
+
+class _NormRecorder:
+    """Stands in for foolbox's ``TensorBoard`` inside ``BoundaryAttack.run``: keeps the per-image
+    ``norms`` of each step, ignores every other call."""
+
+    current: "_NormRecorder | None" = None
+
+    def __init__(self, logdir=False):
+        self.norms: list[torch.Tensor] = []
+        _NormRecorder.current = self
+
+    def histogram(self, tag, x, step, *args, **kwargs):
+        if tag == "norms":
+            if step != len(self.norms) + 1:
+                raise RuntimeError(f"foolbox logged step {step} after {len(self.norms)} steps: the Boundary "
+                                   "curve recorder no longer matches foolbox's BoundaryAttack")
+            self.norms.append(x.raw.detach().double().cpu().clone())
+
+    def __getattr__(self, name):  # scalar, probability, conditional_mean, close, ...
+        return lambda *args, **kwargs: None
+
+
+def _foolbox():
+    with warnings.catch_warnings():  # foolbox 3.3.4 imports scipy.ndimage.filters (deprecated)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import foolbox as fb
+        import foolbox.attacks.boundary_attack as ba
+    return fb, ba
+
+
+@contextlib.contextmanager
+def _recording_norms() -> Iterator[None]:
+    _, ba = _foolbox()
+    original = ba.TensorBoard
+    ba.TensorBoard = _NormRecorder
+    try:
+        yield
+    finally:
+        ba.TensorBoard = original
+        _NormRecorder.current = None
+
+
+def boundary_distances(model: nn.Module, images: torch.Tensor, steps: Sequence[int] = DEFAULT_STEPS, seed: int = 0,
+                       *, device: torch.device | str = "cpu", batch_size: int = 256, pool: torch.Tensor | None = None,
+                       pool_pred: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """||delta||_2^2 / D after each number of Boundary-attack steps, from one foolbox run of
+    ``max(steps)`` steps per batch, with :func:`pixsim.robustness.boundary.boundary_attack`'s
+    labels (the model's predictions), starting points and seeding.
+
+    Args:
+        model: classifier on [0, 1] images.
+        images: float [N, C, H, W] in [0, 1] (CPU).
+        steps: strictly increasing step counts.
+        seed: seeds the starting points and foolbox (torch's global RNG, restored afterwards).
+        batch_size: images per foolbox run (its batch shares one Gaussian draw per step, so results
+            depend slightly on it).
+        pool, pool_pred: fallback starting points (default: ``images`` and their predictions).
+
+    Returns:
+        ``(mse [len(steps), N] float64, success bool [N])``: ``mse[k, i]`` = ||x_i' - x_i||^2 / D
+        after ``steps[k]`` steps (NaN where ``success`` is False).
+    """
+    fb, _ = _foolbox()
+    steps = _check_steps(steps)
+    device = torch.device(device)
+    model = ensure_eval(model)
+    labels = predict(model, images, device, batch_size)
+    if pool is None:
+        pool, pool_pred = images, labels
+    n, dim = len(images), images[0].numel()
+    mse = torch.full((len(steps), n), float("nan"), dtype=torch.float64)
+    success = torch.zeros(n, dtype=torch.bool)
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
+    attack = fb.attacks.BoundaryAttack(steps=steps[-1])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with seeded(seed, device), _recording_norms():
+        for s in range(0, n, batch_size):
+            x, y = images[s:s + batch_size].to(device), labels[s:s + batch_size].to(device)
+            start, ok = starting_points(model, x, y, pool, pool_pred, gen)
+            if not ok.any():
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                adv = attack.run(fmodel, x[ok], fb.criteria.Misclassification(y[ok]), starting_points=start[ok])
+            recorded = _NormRecorder.current.norms  # recorded[k]: the distance after k steps
+            # the same float32 arithmetic as foolbox's source_norms (eagerpy's l2: sqrt(sum(square)))
+            final = (x[ok] - adv).flatten(1).square().sum(1).sqrt().double().cpu()
+            with torch.no_grad():
+                changed = (model(adv).argmax(1) != y[ok]).cpu()
+            rows = torch.nonzero(ok).flatten().cpu() + s
+            for k, st in enumerate(steps):
+                # foolbox stops early once every image has converged: the distance then stays put
+                d = recorded[st] if st < len(recorded) else final
+                mse[k, rows] = torch.where(changed, d ** 2 / dim, torch.full_like(d, float("nan")))
+            success[rows] = changed
+    return mse, success
+
+
+def convergence_step(curve: pd.DataFrame, tol: float = 0.05, *, x: str = "steps", y: str = "median_mse") -> int | None:
+    """The step count from which the median stops changing by ``tol`` or more.
+
+    With medians m_1..m_K at step counts s_1 < ... < s_K, returns the first s_k such that every
+    later relative change |m_{j+1} - m_j| / m_j (j >= k) is below ``tol`` (default 5%); None when
+    the last change is still ``tol`` or more (not converged within the grid), the curve has fewer
+    than 2 points, or a median is missing or not positive.
+    """
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
+    missing = {x, y} - set(curve.columns)
+    if missing:
+        raise ValueError(f"curve lacks columns {sorted(missing)}")
+    c = curve.sort_values(x)
+    s, m = c[x].to_numpy(), c[y].to_numpy(dtype=float)
+    if len(m) < 2 or not np.isfinite(m).all() or (m <= 0).any():
+        return None
+    change = np.abs(np.diff(m)) / m[:-1]
+    if change[-1] >= tol:
+        return None
+    k = len(change) - 1
+    while k > 0 and change[k - 1] < tol:
+        k -= 1
+    return int(s[k])
