@@ -6,7 +6,7 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= quick
-JOBS    ?= 1
+JOBS    ?= 2
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 

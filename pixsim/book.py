@@ -12,9 +12,10 @@ Generated pages (always all present, so the table of contents never breaks):
 
 - ``similarity.ipynb``, ``results.ipynb``: the profile's analysis notebooks;
 - ``train_example.ipynb``, ``robustness_example.ipynb``: one executed run of the grid;
-- ``run_record.md``: profile as run, hardware, time per step, failures;
+- ``run_record.md``: profile as run, launcher, hardware, data (generated data said so), time per
+  step, failures;
 - ``verdict.md``: the verdict paragraph the results notebook generated (the first page
-  includes it).
+  includes it), after a note when the run read generated data (:data:`GENERATED_NOTE`).
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ def _run_record(out_dir: Path, manifest: dict[str, Any]) -> str:
         f"- time budget: {manifest.get('budget_minutes')} minutes" if manifest.get("budget_minutes")
         else "- time budget: none set",
         f"- parallel jobs: {manifest.get('jobs')}; step filter: `{manifest.get('only') or 'all'}`",
+        *_launcher_lines(manifest),
         "",
+        *_data_lines(manifest),
         "## Hardware actually used",
         "",
         f"- CPU: {hw.get('cpu')} ({hw.get('cores')} cores available)",
@@ -141,6 +144,45 @@ def _run_record(out_dir: Path, manifest: dict[str, Any]) -> str:
         lines += ["", "## The profile file as run", "", "```yaml",
                   profile_file.read_text().rstrip(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _launcher_lines(manifest: dict[str, Any]) -> list[str]:
+    launcher = manifest.get("launcher")
+    if not launcher:
+        return ["- launcher: local (`pixsim reproduce` ran every step on this machine)"]
+    grid = launcher.get("options", {}).get("grid", {})
+    return [f"- launcher: {launcher.get('name')} ({launcher.get('cluster')}), submission "
+            f"{launcher.get('submission')} at {launcher.get('submitted')}; each grid job: "
+            f"{grid.get('gpus_per_task')} GPU(s), {grid.get('cpus_per_task')} CPU cores, {grid.get('mem_gb')} GB, "
+            f"{grid.get('time_min')} min, partition {grid.get('partition') or 'default'}"]
+
+
+def generated_data(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The generated data roots a run read (root -> marker), from its manifest ({} for published data)."""
+    return dict((manifest.get("data") or {}).get("generated") or {})
+
+
+GENERATED_NOTE = ("**Generated data.** The data sets of this run are made-up images written in the real file "
+                  "formats by `pixsim.generated_data` (`pixsim reproduce --tiny`), not the published data sets: "
+                  "the numbers in this book only show that every step runs; they say nothing about the method.")
+
+
+def _data_lines(manifest: dict[str, Any]) -> list[str]:
+    data = manifest.get("data") or {}
+    if not data:
+        return []
+    lines = ["## Data", ""]
+    generated = generated_data(manifest)
+    if generated:
+        lines += [GENERATED_NOTE, ""]
+        for root, info in generated.items():
+            lines.append(f"- generated data root `{root}` (marker `{info.get('generator', '?')}` version "
+                         f"{info.get('version', '?')}, created {info.get('created', '?')}, settings "
+                         f"{info.get('settings', {})})")
+        lines.append("")
+    for name, source in (data.get("sources") or {}).items():
+        lines.append(f"- `{name}`: {source}")
+    return lines + [""]
 
 
 def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
@@ -179,9 +221,10 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     record.write_text(_run_record(out_dir, manifest))
     written.append(record)
     verdict_src, verdict = out_dir / "analysis" / "verdict.md", gen / "verdict.md"
-    verdict.write_text(verdict_src.read_text() if verdict_src.exists() else (
-        f"*No verdict: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not run or "
-        "failed (see the run record).*\n"))
+    verdict.write_text(("> " + GENERATED_NOTE + "\n\n" if generated_data(manifest) else "") + (
+        verdict_src.read_text() if verdict_src.exists() else (
+            f"*No verdict: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not run or "
+            "failed (see the run record).*\n")))
     written.append(verdict)
     return written
 
@@ -247,5 +290,5 @@ def toc_files(book_root: str | Path) -> list[str]:
     return found
 
 
-__all__ = ["assemble", "build", "find_book_root", "prepare", "html_index", "toc_files", "GENERATED", "PAGES",
-           "BOOK_DIR"]
+__all__ = ["assemble", "build", "find_book_root", "prepare", "html_index", "toc_files", "generated_data", "GENERATED",
+           "GENERATED_NOTE", "PAGES", "BOOK_DIR"]

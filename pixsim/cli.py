@@ -24,7 +24,7 @@ __all__ = ["USER_ERRORS", "OneLineParser", "command", "error_text", "add_debug_o
 SUBCOMMANDS = {
     "train": ("pixsim.training", "train one model (CE + alpha * similarity loss)"),
     "attack": ("pixsim.robustness.suite", "evaluate a checkpoint against an attack suite"),
-    "reproduce": ("pixsim.reproduce", "run a profile's grid with papermill, then build the book"),
+    "reproduce": ("pixsim.reproduce_command", "run a profile's grid with papermill, then build the book"),
 }
 
 #: What counts as a user error (bad values, files, data): reported in one line, exit code 2.

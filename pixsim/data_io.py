@@ -42,15 +42,26 @@ Formats:
 
 A file that is there but unreadable (truncated, damaged, another checksum) raises
 :class:`DataFileError` (a ``ValueError``) naming the file.
+
+Generated roots (:func:`pixsim.generated_data.generate_data_root`, used by ``pixsim reproduce
+--tiny``): made-up images in these real formats, with a marker file :data:`GENERATED_MARKER` in
+the root listing the MD5 of every file the generator wrote. A data set found inside such a root
+(the marker in its folder or a folder above) is checked against the marker instead of the
+published checksums -- a file the marker does not list, or one changed since, is refused -- and
+is reported: one :class:`GeneratedDataWarning` per root and process, and
+:func:`generated_roots_used` (``pixsim reproduce`` writes it into its run record). Nothing else
+switches the published checksums off but ``verify_checksums=False``.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
 import pickle
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +77,7 @@ __all__ = [
     "load_mnist_type", "load_cifar", "load_image_folder",
     "IDX_FILES", "idx_file", "read_idx", "CIFAR10Files", "CIFAR100Files",
     "CROP_HW", "SUBSAMPLE", "IMAGE_EXTENSIONS", "crop_subsample", "list_image_files", "read_image_folder",
+    "GENERATED_MARKER", "GeneratedDataWarning", "GeneratedRoot", "generated_root", "generated_roots_used",
 ]
 
 
@@ -76,6 +88,106 @@ class DatasetNotFoundError(FileNotFoundError):
 class DataFileError(ValueError):
     """A data file that is there but cannot be used: truncated, damaged, not in the expected
     format, or not the published file (checksum). The message names the file."""
+
+
+# ----------------------------------------------------------------------------- generated roots
+#: The marker file of a generated root (:func:`pixsim.generated_data.generate_data_root`).
+GENERATED_MARKER = "pixsim-generated-data.json"
+
+
+class GeneratedDataWarning(UserWarning):
+    """Images are read from a generated root: made-up images in the real file formats, not the
+    published data set."""
+
+
+_MARKERS: dict[tuple[str, int], "GeneratedRoot"] = {}  # (marker path, mtime) -> parsed marker
+_FILE_MD5: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> MD5 of a generated file
+_USED: dict[str, dict] = {}  # generated roots read from in this process -> their marker (without files)
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedRoot:
+    """A root written by :func:`pixsim.generated_data.generate_data_root`: ``root``, the MD5 of
+    every file it wrote (``files``, by path relative to ``root``) and the rest of its marker."""
+
+    root: Path
+    files: dict[str, str]
+    info: dict
+
+    @property
+    def marker(self) -> Path:
+        return self.root / GENERATED_MARKER
+
+    def check(self, path: Path) -> None:
+        """Refuse a file the generator did not write, or one changed since (:class:`DataFileError`)."""
+        path = Path(path).resolve()
+        try:
+            rel = path.relative_to(self.root).as_posix()
+        except ValueError:
+            rel = None
+        expected = self.files.get(rel) if rel else None
+        if expected is None:
+            raise DataFileError(f"{path}: lies in the generated data root {self.root} but is not a file its "
+                                f"generator wrote (not listed in {self.marker}); remove it, or generate the root "
+                                "again (pixsim.generated_data.generate_data_root)")
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _FILE_MD5:
+            digest = hashlib.md5()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            _FILE_MD5[key] = digest.hexdigest()
+        if _FILE_MD5[key] != expected:
+            raise DataFileError(f"{path}: its MD5 is {_FILE_MD5[key]}, not {expected} that the generator recorded "
+                                f"in {self.marker}: the generated file was changed or damaged; generate the root "
+                                "again (pixsim.generated_data.generate_data_root)")
+
+    def note(self, what: str) -> None:
+        """Report that ``what`` (a data set and split) was read from this root: once per root and
+        process a :class:`GeneratedDataWarning`; :func:`generated_roots_used` lists it."""
+        key = str(self.root)
+        if key not in _USED:
+            _USED[key] = {**self.info, "root": key, "read": []}
+            warnings.warn(f"{self.root} holds GENERATED data ({GENERATED_MARKER}): made-up images in the real "
+                          "file formats, not the published data sets; results on them say nothing about the "
+                          "method", GeneratedDataWarning, stacklevel=3)
+        if what not in _USED[key]["read"]:
+            _USED[key]["read"].append(what)
+
+
+def generated_root(folder: str | os.PathLike) -> GeneratedRoot | None:
+    """The generated root that holds ``folder`` (the marker in ``folder`` or a folder above it),
+    else None.
+
+    Raises:
+        DataFileError: the marker is there but unreadable.
+    """
+    folder = Path(folder).resolve()
+    for d in (folder, *folder.parents):
+        marker = d / GENERATED_MARKER
+        try:
+            stat = marker.stat()
+        except OSError:
+            continue
+        key = (str(marker), stat.st_mtime_ns)
+        if key not in _MARKERS:
+            try:
+                data = json.loads(marker.read_text())
+                files = dict(data["files"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise DataFileError(f"{marker}: unreadable marker of a generated data root ({type(exc).__name__}: "
+                                    f"{exc}); generate the root again") from exc
+            info = {k: v for k, v in data.items() if k != "files"}
+            _MARKERS[key] = GeneratedRoot(d, files, info)
+        return _MARKERS[key]
+    return None
+
+
+def generated_roots_used() -> dict[str, dict]:
+    """The generated roots this process read data from (root -> its marker, without the file
+    list, plus ``read``: the data sets and splits read from it)."""
+    return {k: {**v, "read": list(v["read"])} for k, v in _USED.items()}
 
 
 # ----------------------------------------------------------------------------------------- idx
@@ -421,18 +533,20 @@ def _how(root, label: str, layout: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- MNIST-type
-def _read_checked(name: str | None, path: Path, expected_ndim: int) -> np.ndarray:
-    """An idx file's array; its contents' MD5 checked against the published one when ``name`` is given."""
+def _read_checked(name: str | None, path: Path, expected_ndim: int, generated: GeneratedRoot | None = None) -> np.ndarray:
+    """An idx file's array; when ``name`` is given, its contents' MD5 checked against the
+    published one, or (a file of a ``generated`` root) the file against the root's marker."""
     data = _idx_bytes(path)
     if name is not None:
-        check_idx_md5(name, path, data)
+        generated.check(path) if generated is not None else check_idx_md5(name, path, data)
     return _parse_idx(data, path, expected_ndim)
 
 
 def _flat_idx(directory: Path, split: str, search: _Search, where: str,
               verify: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The split's (images, labels) from a folder of idx files; ``verify``: the data set name
-    whose published checksums the files must have (None: not checked)."""
+    whose published checksums the files must have (None: not checked; in a generated root: the
+    marker's checksums)."""
     if not directory.is_dir():
         search.miss(where, "no such folder")
         return None
@@ -441,7 +555,11 @@ def _flat_idx(directory: Path, split: str, search: _Search, where: str,
         missing = [b for b, p in zip(IDX_FILES[split], paths) if p is None]
         search.miss(where, f"missing {', '.join(m + '[.gz]' for m in missing)}")
         return None
-    images, labels = _read_checked(verify, paths[0], 3), _read_checked(verify, paths[1], 1)
+    generated = generated_root(directory)
+    images = _read_checked(verify, paths[0], 3, generated)
+    labels = _read_checked(verify, paths[1], 1, generated)
+    if generated is not None:
+        generated.note(f"{verify or 'idx files'} {split} ({directory})")
     if len(images) != len(labels):
         raise ValueError(f"{directory}: {len(images)} images but {len(labels)} labels in the {split} idx files")
     return images, labels
@@ -474,12 +592,17 @@ def load_mnist_type(name: str, split: str, root, download: bool, verify_checksum
     verify = name if verify_checksums else None
 
     def from_torchvision(base: Path) -> Loaded:
+        generated = generated_root(base / cls.__name__)
         if verify:
             for path in (base / cls.__name__ / "raw" / b for b in IDX_FILES[split]):
                 if path.is_file():  # the uncompressed files torchvision reads (not its legacy .pt)
-                    check_idx_md5(name, path)
+                    generated.check(path) if generated is not None else check_idx_md5(name, path)
         ds = cls(str(base), train=train, download=False)
-        return Loaded(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), 10, f"{base} (torchvision {cls.__name__})")
+        source = f"{base} (torchvision {cls.__name__})"
+        if generated is not None:
+            generated.note(f"{name} {split}")
+            source += " [generated data]"
+        return Loaded(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), 10, source)
 
     def try_base(base: Path, explicit: bool) -> Loaded | None:
         if _torchvision_mnist_present(cls, base):
@@ -524,8 +647,15 @@ def load_cifar(name: str, split: str, root, download: bool, verify_checksums: bo
     num_classes = 10 if name == "cifar10" else 100
 
     def build(base: Path, dl: bool) -> Loaded:
+        generated = None if dl else generated_root(base / cls.base_folder)
+        if generated is not None:  # checked against the generator's marker instead of the published MD5
+            if verify_checksums:
+                for path in cls.required_files(base):
+                    generated.check(path)
+            generated.note(f"{name} {split}")
         try:
-            ds = cls(str(base), train=train, download=dl, verify_checksums=verify_checksums)
+            ds = cls(str(base), train=train, download=dl,
+                     verify_checksums=verify_checksums and generated is None)
         except RuntimeError as exc:
             if dl:
                 raise
@@ -534,7 +664,8 @@ def load_cifar(name: str, split: str, root, download: bool, verify_checksums: bo
                 "ones; pass verify_checksums=False only if you re-packed these files on purpose)"
             ) from exc
         images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
-        return Loaded(images, torch.tensor(ds.targets, dtype=torch.long), num_classes, str(base / cls.base_folder))
+        source = str(base / cls.base_folder) + (" [generated data]" if generated is not None else "")
+        return Loaded(images, torch.tensor(ds.targets, dtype=torch.long), num_classes, source)
 
     bases = []
     for base, _ in _bases(root, search) + [(default_data_dir(), False)]:
@@ -580,12 +711,19 @@ def load_image_folder(split: str, root, grayscale: bool, limit: int | None, prog
             if not folder.is_dir():
                 search.miss(str(folder), "no such folder")
                 continue
+            generated = generated_root(folder)
+            if generated is not None:  # no published checksums; a generated root's files are checked
+                for f in list_image_files(folder)[:limit]:
+                    generated.check(f)
             try:
                 images, labels, classes = read_image_folder(folder, grayscale=grayscale, limit=limit, progress=progress)
             except DatasetNotFoundError:
                 search.miss(str(folder), "no image files")
                 continue
-            return Loaded(images, labels, len(classes), str(folder))
+            if generated is not None:
+                generated.note(f"image_folder {split}")
+            source = str(folder) + (" [generated data]" if generated is not None else "")
+            return Loaded(images, labels, len(classes), source)
     raise search.error(
         [
             "there is no download: pass root=<folder tree of image files> (for the paper, ImageNet "

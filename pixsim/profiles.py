@@ -7,6 +7,10 @@ with a name), the robustness evaluation (``evaluation``) and the similarity note
 Nothing about a profile lives in code paths: :func:`expand_grid` turns any profile into the
 same kind of step list, which :mod:`pixsim.reproduce` executes with papermill.
 
+Optional ``cluster``: what each SLURM job asks for when ``pixsim reproduce --launcher submitit``
+submits the grid (:data:`CLUSTER_FIELDS`; command-line options win; ``analysis`` holds the
+analysis job's own values, see :mod:`pixsim.launcher`).
+
 Grid of one profile::
 
     for experiment in experiments:
@@ -30,10 +34,11 @@ import yaml
 
 from pixsim.enums import ChoiceEnum
 from pixsim.headline import HeadlineSpec, parse_headline
+from pixsim.selection import SelectionSpec, parse_selection
 
 __all__ = [
-    "PROFILE_DIR", "StepKind", "NotebookStep", "Profile", "available_profiles", "load_profile",
-    "profile_from_dict", "expand_grid", "select_steps", "validate_train_configs"
+    "PROFILE_DIR", "CLUSTER_FIELDS", "StepKind", "NotebookStep", "Profile", "available_profiles", "load_profile",
+    "profile_from_dict", "check_cluster", "expand_grid", "select_steps", "validate_train_configs"
 ]
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -43,6 +48,19 @@ _CONDITION_META = {"name", "group", "seeds", "description"}
 # TrainConfig fields that the grid sets itself (a profile must not set them)
 _GRID_OWNED = {"seed", "run_name", "out_dir"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+
+#: Fields of a profile's ``cluster`` mapping (and of its ``analysis`` mapping) -> (type, meaning).
+CLUSTER_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "partition": (str, "SLURM partition (null: the cluster's default)"),
+    "gpus_per_task": (int, "GPUs per job"),
+    "cpus_per_task": (int, "CPU cores per job"),
+    "mem_gb": ((int, float), "memory per job in GB"),
+    "time_min": (int, "time limit per job in minutes (a training run still going then is requeued and resumes)"),
+    "array_parallelism": (int, "jobs of one array running at once"),
+    "max_requeues": (int, "times a job may be requeued after a time-out or preemption"),
+    "sbatch": (dict, "extra sbatch options, e.g. {account: myproj, qos: high}"),
+    "setup": (list, "shell lines run before each job, e.g. ['module load cuda']"),
+}
 
 
 class StepKind(ChoiceEnum):
@@ -98,8 +116,10 @@ class Profile:
     evaluation: dict[str, Any]
     similarity: dict[str, Any]
     headline: HeadlineSpec
+    cluster: dict[str, Any] = field(default_factory=dict)
     source_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    selection: SelectionSpec | None = None  # optional: the measures of the alpha / Th rule (pixsim.selection)
 
     def to_yaml(self) -> str:
         """The profile as YAML text (the data it was loaded from)."""
@@ -190,6 +210,37 @@ def _check_overrides(overrides: dict, where: str) -> None:
         raise ValueError(f"{where} sets {sorted(owned)}, which the grid sets itself; remove them")
 
 
+def check_cluster(cluster: Any, where: str = "profile field cluster", nested: bool = True) -> dict[str, Any]:
+    """Validate a ``cluster`` mapping (:data:`CLUSTER_FIELDS`, plus ``analysis``: a mapping of
+    the same fields for the analysis job); returns a copy. None is an empty mapping."""
+    if cluster is None:
+        return {}
+    if not isinstance(cluster, dict):
+        raise ValueError(f"{where} must be a mapping of {sorted(CLUSTER_FIELDS)}, got {cluster!r}")
+    out: dict[str, Any] = {}
+    for key, value in cluster.items():
+        if key == "analysis" and nested:
+            out[key] = check_cluster(value, f"{where}.analysis", nested=False)
+            continue
+        if key not in CLUSTER_FIELDS:
+            known = sorted(CLUSTER_FIELDS) + (["analysis"] if nested else [])
+            raise ValueError(f"{where}.{key} is unknown; expected one of {known}")
+        kind, _ = CLUSTER_FIELDS[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValueError(f"{where}.{key} must be {kind}, got {value!r}")
+        if kind is int and value < (0 if key in ("gpus_per_task", "max_requeues") else 1):
+            raise ValueError(f"{where}.{key} must be >= {0 if key in ('gpus_per_task', 'max_requeues') else 1}, "
+                             f"got {value!r}")
+        if key == "mem_gb" and value <= 0:
+            raise ValueError(f"{where}.mem_gb must be > 0, got {value!r}")
+        if key == "setup" and not all(isinstance(line, str) for line in value):
+            raise ValueError(f"{where}.setup must be a list of shell lines (strings), got {value!r}")
+        out[key] = copy.deepcopy(value)
+    return out
+
+
 def profile_from_dict(raw: dict[str, Any]) -> Profile:
     """Validate a profile given as a dict (the parsed YAML) and return a :class:`Profile`."""
     if not isinstance(raw, dict):
@@ -232,7 +283,9 @@ def profile_from_dict(raw: dict[str, Any]) -> Profile:
         evaluation=evaluation,
         similarity=similarity,
         headline=headline,
+        cluster=check_cluster(raw.get("cluster")),
         raw=copy.deepcopy(raw),
+        selection=parse_selection(raw.get("selection")),
     )
 
 

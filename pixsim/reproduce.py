@@ -6,6 +6,9 @@ Examples::
     pixsim reproduce --profile smoke --out /tmp/smoke
     pixsim reproduce --profile paper --jobs 2 --only 'cifar10-(baseline|reg_cifar10)'
     pixsim reproduce --profile quick --book-only   # rebuild the book from stored outputs
+    pixsim reproduce --profile paper --tiny         # the paper's whole grid, tiny, on generated data
+    pixsim reproduce --profile paper --launcher submitit --partition gpu   # SLURM (pixsim.launcher)
+    pixsim reproduce --profile paper --status       # each step: pending / running / done / failed
 
 ``run_profile`` runs the grid. Before anything runs, every step's parameters are checked as
 its notebook will check them (:func:`check_steps`: every training configuration, the robustness
@@ -34,11 +37,16 @@ built in ``<out>/book/`` from a copy of the book's sources and the stored notebo
 One output folder has one writer: ``pixsim reproduce`` holds an advisory lock
 (``<out>/.reproduce.lock``, ``fcntl.flock``) while it runs; a second one on the same folder stops
 at once naming the holder's process id.
+
+``--tiny`` (:mod:`pixsim.tiny`) runs the profile's whole grid with every size knob shrunk, on a
+generated data root (:mod:`pixsim.generated_data`, ``<out>/data`` unless ``--tiny-data``) set as
+``$PIXSIM_DATA`` for the run; the manifest (``data``) and the book say the data were generated.
+``--launcher submitit`` hands the grid to SLURM through submitit (:mod:`pixsim.launcher`);
+``--status`` lists each step of an output folder as pending, running, done or failed.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import contextlib
 import fcntl
@@ -53,16 +61,13 @@ from typing import Any, Callable, Iterator
 
 from pixsim import book
 from pixsim import results as store
-from pixsim.cli import OneLineParser, add_debug_option, command, int_option
 from pixsim.parameters import check_parameters, notebook_defaults
-from pixsim.profiles import (NotebookStep, Profile, StepKind, available_profiles, expand_grid, load_profile,
-                             select_steps)
-from pixsim.runtime import use_all_cores
+from pixsim.profiles import (NotebookStep, Profile, StepKind, expand_grid, select_steps)
 
 __all__ = [
     "Outcome", "Task", "OutputInUseError", "step_directory", "make_task", "papermill_executor", "run_task",
-    "hardware_description", "check_steps", "output_lock", "run_profile", "failure_report", "configure_parser",
-    "check_data", "run_from_args", "main"
+    "hardware_description", "check_steps", "output_lock", "run_profile", "failure_report", "build_book",
+    "check_data", "data_record"
 ]
 
 KERNEL_NAME = "python3"
@@ -72,7 +77,8 @@ _PATH_KEYS = {"out_dir", "checkpoint", "source_checkpoint", "out_csv", "results_
 
 @dataclass
 class Outcome:
-    """What happened to one step: status ``done``, ``skipped``, ``failed`` or ``blocked``."""
+    """What happened to one step: status ``done``, ``skipped``, ``failed`` or ``blocked``
+    (``log``: the job's log file when a launcher ran it)."""
 
     step: str
     run: str
@@ -82,6 +88,7 @@ class Outcome:
     notebook: str = ""
     error: str = ""
     labels: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
 
     @property
     def ok(self) -> bool:
@@ -386,13 +393,20 @@ def output_lock(out_dir: str | Path) -> Iterator[Path]:
 
 def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Path,
                 jobs: int = 1, only: str | None = None, force: bool = False,
-                log: Callable[[str], None] = print) -> tuple[list[Outcome], dict[str, Any]]:
+                log: Callable[[str], None] = print,
+                grid: Callable[[list[Task], dict[str, float]], list[Outcome]] | None = None,
+                extra: dict[str, Any] | None = None) -> tuple[list[Outcome], dict[str, Any]]:
     """Run every (selected) step of ``profile``; returns the outcomes and the manifest.
 
     Every step is checked first (:func:`check_steps`), and the output folder is locked
     (:func:`output_lock`) while the steps run. The manifest (``<out>/reproduce.json``) records
-    the profile, hardware, each step's status, seconds and notebook, and the wall time; it is
-    written before the results notebook runs (which shows it) and again at the end.
+    the profile, hardware, where the data came from (:func:`data_record`), each step's status,
+    seconds and notebook, and the wall time; it is written before the results notebook runs
+    (which shows it) and again at the end.
+
+    ``grid``: how the training and robustness steps are run, ``grid(tasks, took) -> outcomes``
+    (default: here, ``jobs`` at a time; :mod:`pixsim.launcher` passes the outcomes its jobs
+    recorded). ``extra``: more manifest entries (the launcher's).
 
     Raises:
         ValueError: bad ``jobs`` or ``only``, or a bad step (nothing has run).
@@ -404,27 +418,28 @@ def run_profile(profile: Profile, out_dir: Path, *, notebooks_dir: Path, cwd: Pa
     check_steps(profile, notebooks_dir)
     with output_lock(out_dir) as out_dir:
         return _run_profile(profile, out_dir, steps, notebooks_dir=notebooks_dir, cwd=cwd, jobs=jobs, only=only,
-                            force=force, log=log)
+                            force=force, log=log, grid=grid, extra=extra)
 
 
 def _run_profile(profile: Profile, out_dir: Path, steps: list[NotebookStep], *, notebooks_dir: Path, cwd: Path,
-                 jobs: int, only: str | None, force: bool,
-                 log: Callable[[str], None]) -> tuple[list[Outcome], dict[str, Any]]:
+                 jobs: int, only: str | None, force: bool, log: Callable[[str], None],
+                 grid: Callable[[list[Task], dict[str, float]], list[Outcome]] | None = None,
+                 extra: dict[str, Any] | None = None) -> tuple[list[Outcome], dict[str, Any]]:
     (out_dir / "profile.yaml").write_text(profile.to_yaml())
     tasks = [make_task(s, out_dir, Path(notebooks_dir).resolve(), Path(cwd).resolve())
              for s in steps]
-    grid = [t for t in tasks if t.step.kind in (StepKind.TRAIN, StepKind.ROBUSTNESS)]
+    grid_tasks = [t for t in tasks if t.step.kind in (StepKind.TRAIN, StepKind.ROBUSTNESS)]
     analysis = [t for t in tasks if t.step.kind not in (StepKind.TRAIN, StepKind.ROBUSTNESS)]
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    log(f"profile {profile.name}: {len(grid)} grid steps + {len(analysis)} analysis steps, "
+    log(f"profile {profile.name}: {len(grid_tasks)} grid steps + {len(analysis)} analysis steps, "
         f"jobs={jobs}, output {out_dir}")
     earlier = store.read_manifest(out_dir)
     if earlier.get("profile") != profile.name:
         earlier = {}
     # a skipped step keeps the time it took when it ran (the notebook's, as the manifest has it)
     took = {s["step"]: s.get("seconds") for s in earlier.get("steps", []) if s.get("status") in ("done", "skipped")}
-    outcomes = _schedule(grid, jobs, force, log, took=took)
+    outcomes = grid(grid_tasks, took) if grid is not None else _schedule(grid_tasks, jobs, force, log, took=took)
     # steps left out by --only keep their record from earlier invocations: the results notebook
     # reads every run's labels from the manifest
     selected = {t.step.name for t in tasks}
@@ -433,6 +448,7 @@ def _run_profile(profile: Profile, out_dir: Path, steps: list[NotebookStep], *, 
         "profile": profile.name, "profile_file": str(profile.source_path or ""),
         "description": profile.description, "profile_hardware": profile.hardware,
         "budget_minutes": profile.budget_minutes, "hardware": hardware_description(),
+        "data": data_record(steps), **(extra or {}),
         "jobs": jobs, "only": only, "started": started, "python": sys.executable,
         "steps": kept + [o.__dict__ for o in outcomes],
         "grid_seconds": round(time.perf_counter() - start, 1),
@@ -463,34 +479,31 @@ def failure_report(outcomes: list[Outcome]) -> str:
     for o in bad:
         if o.status == "failed":
             lines.append(f"  FAILED  {o.step}: {o.error}\n          notebook: {o.notebook}")
+            if o.log:
+                lines.append(f"          log: {o.log}")
         else:
             lines.append(f"  BLOCKED {o.step}: {o.error}")
     return "\n".join(lines)
 
 
+def build_book(out_dir: Path, sources: Path) -> bool:
+    """Build the output folder's own book (:mod:`pixsim.book`) from ``sources``; True when it built.
+    The build's output goes to ``<out>/book_build.log``."""
+    root = book.prepare(out_dir, sources)
+    book.assemble(out_dir, root)
+    ok, _, _ = book.build(root, log_file=Path(out_dir) / "book_build.log")
+    return ok
 
-# -- the command ---------------------------------------------------------------------------
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pixsim reproduce``."""
-    parser.add_argument("--profile", default="quick",
-                        help=f"profile name ({', '.join(available_profiles())}) or a profile YAML path")
-    parser.add_argument("--jobs", type=int_option(1), default=1,
-                        help="runs executed in parallel (process pool; the cores are shared out)")
-    parser.add_argument("--only", default=None, metavar="PATTERN",
-                        help="run only steps whose name matches this regular expression "
-                             "(names: <experiment>-<condition>-s<seed>/train|robustness)")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="output directory; None means results/<profile>")
-    parser.add_argument("--force", action="store_true",
-                        help="rerun steps even when their outputs are complete")
-    parser.add_argument("--list", action="store_true", help="print the grid and exit")
-    parser.add_argument("--no-book", action="store_true", help="do not build the book")
-    parser.add_argument("--book-only", action="store_true",
-                        help="only rebuild the book from the stored outputs of --out")
-    parser.add_argument("--book-root", default=None, metavar="DIR",
-                        help="directory with the book's sources (_config.yml, _toc.yml, book/) and notebooks/; None: "
-                             "this directory or a parent, else the checkout holding pixsim. The book is built in "
-                             "<out>/book/")
+
+def _needed_data(steps: list[NotebookStep]) -> list[tuple[str, str | None]]:
+    """(data set, data_root) of every data set the training steps read."""
+    needed = set()
+    for s in steps:
+        if s.kind is StepKind.TRAIN:
+            root = s.parameters.get("data_root")
+            needed.add((s.parameters.get("dataset", "cifar10"), root))
+            needed.add((s.parameters.get("reg_dataset") or s.parameters.get("dataset", "cifar10"), root))
+    return sorted(needed, key=str)
 
 
 def check_data(steps: list[NotebookStep]) -> str | None:
@@ -499,13 +512,7 @@ def check_data(steps: list[NotebookStep]) -> str | None:
     from pixsim.data import load_split
     from pixsim.data_io import DatasetNotFoundError
 
-    needed = set()
-    for s in steps:
-        if s.kind is StepKind.TRAIN:
-            root = s.parameters.get("data_root")
-            needed.add((s.parameters.get("dataset", "cifar10"), root))
-            needed.add((s.parameters.get("reg_dataset") or s.parameters.get("dataset", "cifar10"), root))
-    for name, root in sorted(needed, key=str):
+    for name, root in _needed_data(steps):
         if name == "synthetic":
             continue
         try:
@@ -515,63 +522,35 @@ def check_data(steps: list[NotebookStep]) -> str | None:
     return None
 
 
-@command("pixsim reproduce")
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``pixsim reproduce``; returns 0 when every step and the book succeeded, else 1 (the
-    failed steps listed with their error and notebook). A user error stops it before anything
-    runs with one line and exit code 2: a bad profile or step (typo, bad value), a bad
-    ``--only``, missing data, no book sources, an output folder in use by another run."""
-    profile = load_profile(args.profile)
-    out_dir = Path(args.out or Path("results") / profile.name).resolve()
-    steps = select_steps(expand_grid(profile), args.only)
-    if args.list:
-        for step in steps:
-            print(f"{step.name:45s} {step.kind.value}")
-        return 0
-    sources = Path(args.book_root).resolve() if args.book_root else book.find_book_root()
-    if sources is None:
-        raise FileNotFoundError("no _config.yml/_toc.yml found here or above, nor beside the pixsim package; run "
-                                "from the pixsim checkout or pass --book-root")
-    if not args.book_only:
-        for kind in sorted({s.kind.value for s in steps}):
-            if not (sources / "notebooks" / f"{kind}.ipynb").is_file():
-                raise FileNotFoundError(f"{sources / 'notebooks' / f'{kind}.ipynb'} is missing; pass --book-root "
-                                        "<the pixsim checkout>")
-        check_steps(profile, sources / "notebooks")
-        problem = check_data(steps)
-        if problem:
-            raise FileNotFoundError(f"data missing, nothing run.\n{problem}")
-    start = time.perf_counter()
-    outcomes: list[Outcome] = []
-    with output_lock(out_dir):
-        if not args.book_only:
-            use_all_cores()
-            outcomes, _ = run_profile(profile, out_dir, notebooks_dir=sources / "notebooks", cwd=sources,
-                                      jobs=args.jobs, only=args.only, force=args.force)
-        book_ok = True
-        if not args.no_book:
-            root = book.prepare(out_dir, sources)
-            book.assemble(out_dir, root)
-            book_ok, _, _ = book.build(root, log_file=out_dir / "book_build.log")
-    minutes = (time.perf_counter() - start) / 60
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "blocked")}
-    print(f"pixsim reproduce --profile {profile.name}: {minutes:.1f} min; "
-          + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    report = failure_report(outcomes)
-    if report:
-        print(report)
-    if not args.no_book:
-        print(f"book: {book.html_index(out_dir)}")
-    return 0 if (not report and book_ok) else 1
+def data_record(steps: list[NotebookStep]) -> dict[str, Any]:
+    """Where each data set of the training steps is found, for the manifest: ``sources`` (data
+    set -> the folder the loader reads, ``[generated data]`` marking a generated root) and
+    ``generated`` (root -> the marker of each generated root among them, without its file
+    list; empty for published data). Never raises: a data set not found is recorded as such."""
+    from pixsim import data_io
+    from pixsim.data import DatasetName
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pixsim.reproduce ...``: the same as ``pixsim reproduce ...``."""
-    parser = OneLineParser(prog="pixsim reproduce", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    configure_parser(parser)
-    add_debug_option(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    sources: dict[str, str] = {}
+    generated: dict[str, Any] = {}
+    for name, root in _needed_data(steps):
+        key = name if root is None else f"{name} ({root})"
+        try:
+            kind = DatasetName.parse(name)
+            if kind is DatasetName.SYNTHETIC:
+                sources[key] = "synthetic (made in memory by pixsim.data.synthetic_dataset)"
+                continue
+            if kind in (DatasetName.CIFAR10, DatasetName.CIFAR100):
+                loaded = data_io.load_cifar(kind.value, "train", root, False, True)
+            elif kind in (DatasetName.MNIST, DatasetName.FASHION_MNIST):
+                loaded = data_io.load_mnist_type(kind.value, "train", root, False)
+            else:
+                loaded = data_io.load_image_folder("train", root, True, 2, False)
+        except Exception as exc:  # noqa: BLE001 - recorded, not raised (the steps report it)
+            sources[key] = f"not available ({error_line(exc)})"
+            continue
+        sources[key] = loaded.source
+        where = loaded.source.split(" (")[0].split(" [")[0]
+        gen = data_io.generated_root(where)
+        if gen is not None:
+            generated[str(gen.root)] = dict(gen.info)
+    return {"sources": sources, "generated": generated}

@@ -20,7 +20,9 @@ from pixsim.robustness.common import RESULT_COLUMNS
 __all__ = [
     "RUN_COLUMNS", "accuracy_rows", "accuracy_pivot", "curve_rows", "check_rows", "check_summary",
     "boundary_rows", "spectrum_rows", "stage_selection", "headline_values", "headline_table", "effects_table",
-    "paper_rows", "profile_statement", "runs_table", "comparison_statement", "missing_statement"
+    "paper_rows", "profile_statement", "runs_table", "comparison_statement", "missing_statement",
+    "corruption_rows", "band_rows", "band_table", "minimal_rows", "convergence_table", "convergence_statement",
+    "autoattack_components", "selection_summary", "selection_statement",
 ]
 
 # attack names for the clean accuracy and the decision-based attack
@@ -228,6 +230,10 @@ def profile_statement(profile: Any, manifest: dict[str, Any], runs: pd.DataFrame
     if profile.name == "smoke":
         text += (" **Smoke profile: synthetic images and a tiny network; the numbers below only "
                  "show that the pipeline works and say nothing about the method.**")
+    if (manifest.get("data") or {}).get("generated"):
+        text += (" **Generated data: the data sets are made-up images in the real file formats "
+                 "(pixsim.generated_data), not the published ones; the numbers below only show that every step "
+                 "runs and say nothing about the method.**")
     if failed:
         text += f" **{len(failed)} step(s) did not complete:** {', '.join(failed)} (see the run record)."
     return text
@@ -280,4 +286,218 @@ def missing_statement(missing: pd.DataFrame) -> str:
     for r in missing.itertuples(index=False):
         status = f"{r.status}: " if isinstance(r.status, str) and r.status else ""
         lines.append(f"- `{r.run_name}` ({r.condition}, seed {r.seed}): {status}{r.problem}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------- issue 13: corruptions, convergence, AutoAttack, selection
+NOT_IN_PROFILE = "not in this profile"
+BANDS = ("low", "medium", "high")
+
+
+def _note(what: str) -> pd.DataFrame:
+    return pd.DataFrame({"note": [f"{what}: {NOT_IN_PROFILE}"]})
+
+
+def corruption_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Common-corruption rows (``kind == "corruption"``), one per run x corruption x severity
+    (mean over repeated specs) with ``band``, ``accuracy`` and ``clean_accuracy``."""
+    rows = _of_kind(table, "corruption")
+    cols = ["corruption", "band", "severity", "accuracy", "clean_accuracy"]
+    if rows.empty or not _has(rows, *cols):
+        return pd.DataFrame(columns=RUN_COLUMNS + cols)
+    keys = _run_keys(rows) + ["corruption", "band", "severity"]
+    return rows.groupby(keys, dropna=False, as_index=False)[["accuracy", "clean_accuracy"]].mean()
+
+
+def band_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per run x frequency band x severity (mean over the band's corruptions), plus one
+    ``band == "clean"`` row per run (severity 0: the clean accuracy on the same images)."""
+    rows = corruption_rows(table)
+    if rows.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS + ["band", "severity", "accuracy"])
+    keys = _run_keys(rows)
+    bands = rows.groupby(keys + ["band", "severity"], dropna=False, as_index=False)["accuracy"].mean()
+    clean = rows.groupby(keys, dropna=False, as_index=False)["clean_accuracy"].mean()
+    clean = clean.rename(columns={"clean_accuracy": "accuracy"}).assign(band="clean", severity=0)
+    return pd.concat([clean, bands], ignore_index=True)
+
+
+def band_table(bands: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per frequency band (mean over its corruptions and the evaluated severities),
+    mean +- sd over seeds per condition, wide: one row per experiment x band (``clean`` first),
+    one column per condition, cells ``"0.812 +- 0.004 (n=3)"``; from :func:`band_rows`."""
+    if bands.empty:
+        return _note("common corruptions")
+    keys = [k for k in ("run_name", "experiment", "condition", "seed") if k in bands.columns]
+    per_run = bands.groupby(keys + ["band"], dropna=False, as_index=False)["accuracy"].mean()
+    if "experiment" not in per_run:
+        per_run["experiment"] = ""
+    if "condition" not in per_run:
+        per_run["condition"] = "model"
+    summ = stats.summarize(per_run, "accuracy", ["experiment", "band", "condition"])
+    summ["cell"] = [f"{t} (n={n})" for t, n in zip(summ["mean_sd"], summ["n"])]
+    wide = summ.pivot_table(index=["experiment", "band"], columns="condition", values="cell", aggfunc="first")
+    order = [c for c in ["baseline"] + sorted(set(wide.columns) - {"baseline"}) if c in wide.columns]
+    wide = wide[order].reset_index()
+    rank = {b: i for i, b in enumerate(("clean",) + BANDS)}
+    wide = wide.sort_values(["experiment", "band"], key=lambda s: s.map(rank).fillna(9) if s.name == "band" else s)
+    wide.columns.name = None
+    return wide.rename(columns={"band": "frequency band"}).reset_index(drop=True)
+
+
+def minimal_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The Boundary convergence curve and its gradient-based cross-check in one table: one row per
+    run x ``method`` (``boundary``: each step count of ``kind == "boundary_curve"``; ``ddn``: one
+    row per run, ``kind == "minimal"``) x ``steps`` with ``median_mse`` (mean over repeats)."""
+    parts = []
+    for kind, method in (("boundary_curve", "boundary"), ("minimal", None)):
+        rows = _of_kind(table, kind)
+        if rows.empty or not _has(rows, "steps", "median_mse"):
+            continue
+        rows = rows[rows["median_mse"].notna()].assign(method=method or rows["attack"])
+        parts.append(rows.groupby(_run_keys(rows) + ["method", "steps"], dropna=False,
+                                  as_index=False)["median_mse"].mean())
+    if not parts:
+        return pd.DataFrame(columns=RUN_COLUMNS + ["method", "steps", "median_mse"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def convergence_table(minimal: pd.DataFrame, tol: float = 0.05) -> pd.DataFrame:
+    """Per experiment x condition (curves averaged over seeds first): the step count from which the
+    Boundary attack's median ||delta||^2 / D stops changing by ``tol`` (5%) or more between grid
+    points (:func:`pixsim.robustness.boundary_curve.convergence_step`; None: not within the
+    grid), the median at 50 steps (the paper's budget) and at the last step, their ratio, and DDN's
+    median with its ratio to the last Boundary point (< 1: the Boundary attack is still above a
+    perturbation a gradient attack finds)."""
+    from pixsim.robustness.boundary_curve import convergence_step
+
+    cols = ["experiment", "condition", "n_seeds", "steps_grid", "converged_from", "median_at_50", "median_last",
+            "last_over_50", "ddn_median", "ddn_over_last"]
+    curve = minimal[minimal["method"] == "boundary"] if not minimal.empty else minimal
+    if curve.empty:
+        return pd.DataFrame(columns=cols)
+    curve = curve.assign(experiment=curve.get("experiment", ""), condition=curve.get("condition", "model"))
+    ddn = minimal[minimal["method"] == "ddn"]
+    ddn = ddn.assign(experiment=ddn.get("experiment", ""), condition=ddn.get("condition", "model"))
+    rows = []
+    for (exp, cond), part in curve.groupby(["experiment", "condition"], dropna=False, sort=True):
+        mean = part.groupby("steps", as_index=False)["median_mse"].mean()
+        s, m = mean["steps"].to_numpy(), mean["median_mse"].to_numpy(float)
+        d = ddn[(ddn["experiment"] == exp) & (ddn["condition"] == cond)]
+        ddn_med = float(d["median_mse"].mean()) if not d.empty else np.nan
+        at50 = float(m[s == 50][0]) if (s == 50).any() else np.nan
+        rows.append({"experiment": exp, "condition": cond, "n_seeds": int(part["seed"].nunique()) if "seed" in part
+                     else 1, "steps_grid": f"{int(s[0])}..{int(s[-1])} ({len(s)} points)",
+                     "converged_from": convergence_step(mean, tol), "median_at_50": at50, "median_last": float(m[-1]),
+                     "last_over_50": float(m[-1] / at50) if at50 > 0 else np.nan, "ddn_median": ddn_med,
+                     "ddn_over_last": ddn_med / float(m[-1]) if m[-1] > 0 else np.nan})
+    order = _condition_rank(list(curve["condition"]))
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["experiment", "condition"], key=lambda c: c.map(order) if c.name == "condition"
+                           else c).reset_index(drop=True)
+
+
+def _condition_rank(conditions) -> dict:
+    """Baseline first, then the other conditions sorted (for ordering rows)."""
+    names = sorted(set(conditions) - {"baseline"})
+    return {c: i for i, c in enumerate((["baseline"] if "baseline" in set(conditions) else []) + names)}
+
+
+def convergence_statement(minimal: pd.DataFrame, tol: float = 0.05) -> str:
+    """Markdown stating, per condition, the step count from which the Boundary median stops
+    changing by more than ``tol`` (computed, :func:`convergence_table`), how far 50 steps are from
+    the last point, and DDN's cross-check; "not in this profile" without curve rows."""
+    conv = convergence_table(minimal, tol)
+    if conv.empty:
+        return f"Boundary convergence curve: {NOT_IN_PROFILE} (its robustness suite has no `boundary_curve` family)."
+    lines = []
+    for r in conv.itertuples(index=False):
+        where = f"{r.experiment}, " if r.experiment else ""
+        if r.converged_from is None or (isinstance(r.converged_from, float) and np.isnan(r.converged_from)):
+            text = (f"does **not** stop changing by more than {tol:.0%} within the grid ({r.steps_grid}); "
+                    "a longer run is needed")
+        else:
+            text = f"stops changing by more than {tol:.0%} from **{int(r.converged_from)} steps** on ({r.steps_grid})"
+        extra = ""
+        if np.isfinite(r.last_over_50):
+            extra += f"; at the last step it is {r.last_over_50:.2f} x its value at 50 steps (the paper's budget)"
+        if np.isfinite(r.ddn_over_last):
+            extra += f"; DDN's median is {r.ddn_over_last:.2f} x the last Boundary point"
+        lines.append(f"- {where}**{r.condition}** (mean curve over {r.n_seeds} seed(s)): the median {text}{extra}.")
+    note = ("A curve whose median never changes between grid points converged before its first point "
+            "or has not started to move: DDN's value tells which.")
+    return "\n".join(lines + ["", note])
+
+
+def autoattack_components(table: pd.DataFrame) -> pd.DataFrame:
+    """AutoAttack's robust accuracy after each component (``kind == "component"``), as the
+    reference implementation reports it: mean +- sd over seeds per experiment x condition x
+    attack (``autoattack``: the published standard version; ``autoattack_fast``) x norm x epsilon x
+    component, in the components' order."""
+    rows = _of_kind(table, "component")
+    if rows.empty or not _has(rows, "component", "accuracy"):
+        return _note("AutoAttack")
+    rows = rows.assign(experiment=rows.get("experiment", ""), condition=rows.get("condition", "model"),
+                       seed=rows.get("seed", 0))
+    per_run = rows.groupby(["experiment", "condition", "seed", "attack", "norm", "epsilon", "component"],
+                           dropna=False, as_index=False)["accuracy"].mean()
+    summ = stats.summarize(per_run, "accuracy", ["experiment", "condition", "attack", "norm", "epsilon", "component"])
+    comp_order = {c: i for i, c in enumerate(("apgd-ce", "apgd-t", "fab-t", "square"))}
+    cond_order = _condition_rank(list(summ["condition"]))
+    summ = summ.sort_values(["experiment", "condition", "attack", "norm", "epsilon", "component"],
+                            key=lambda s: s.map(comp_order) if s.name == "component"
+                            else s.map(cond_order) if s.name == "condition" else s)
+    summ["robust accuracy"] = [f"{t} (n={n})" for t, n in zip(summ["mean_sd"], summ["n"])]
+    return summ[["experiment", "condition", "attack", "norm", "epsilon", "component", "robust accuracy"]].reset_index(
+        drop=True)
+
+
+def selection_summary(table: pd.DataFrame, spec: Any) -> pd.DataFrame:
+    """The paper's alpha / Th selection (:func:`pixsim.selection.select_alpha_threshold`) per
+    experiment, for a profile's ``selection`` (:class:`pixsim.selection.SelectionSpec`; None: the
+    profile has none, an empty table). One row per experiment x (alpha, threshold) with the
+    seed-mean accuracies, ratios to the baseline, ``passes_clean``, ``passes_robust``,
+    ``selected``; experiments without a baseline or without regularized runs are left out."""
+    from pixsim.selection import select_alpha_threshold, selection_inputs
+
+    if spec is None:
+        return pd.DataFrame()
+    inputs = selection_inputs(accuracy_rows(table), spec)
+    parts = []
+    for exp, part in inputs.groupby("experiment", dropna=False, sort=True):
+        alpha = part["alpha"].astype(float)
+        if not (alpha == 0).any() or not (alpha > 0).any():
+            continue
+        _, summary = select_alpha_threshold(part, spec.columns, min_clean_ratio=spec.min_clean_ratio,
+                                            min_robust_ratio=spec.min_robust_ratio)
+        base = part[alpha == 0]
+        summary.insert(0, "experiment", exp)
+        summary["baseline_clean"] = base["clean_accuracy"].mean()
+        for c in spec.columns:
+            summary[f"baseline_{c}"] = base[c].mean()
+        parts.append(summary)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def selection_statement(summary: pd.DataFrame, spec: Any) -> str:
+    """Markdown: the rule with the profile's measures, and the selected alpha / Th per experiment
+    (or that none passes), from :func:`selection_summary`."""
+    if spec is None or summary.empty:
+        return f"Selection of alpha and Th: {NOT_IN_PROFILE} (no `selection` in the profile, or no grid of runs)."
+    measures = " and ".join(f"{a} at {e:g}" for a, e in spec.robust)
+    lines = [f"Rule (the paper's): clean accuracy at least {spec.min_clean_ratio:g} x the baseline's, and robust "
+             f"accuracy above {spec.min_robust_ratio:g} x the baseline's under {measures} (seed means); among the "
+             "configurations that pass, the highest mean robust ratio."]
+    for exp, part in summary.groupby("experiment", sort=True):
+        sel = part[part["selected"]]
+        n_pass = int((part["passes_clean"] & part["passes_robust"]).sum())
+        where = f"{exp}: " if exp else ""
+        if sel.empty:
+            lines.append(f"- {where}**no configuration passes** ({int(part['passes_clean'].sum())} of {len(part)} "
+                         f"pass the clean-accuracy limit, {int(part['passes_robust'].sum())} the robustness one).")
+        else:
+            r = sel.iloc[0]
+            lines.append(f"- {where}**selected alpha = {r['alpha']:g}, Th = {r['threshold']:g}** ({n_pass} of {len(part)} "
+                         f"configurations pass; clean ratio {r['clean_ratio']:.3f}, mean robust ratio "
+                         f"{r['robust_score']:.3f}).")
     return "\n".join(lines)

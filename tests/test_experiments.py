@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pixsim import book, reproduce, results
+from pixsim import book, reproduce, reproduce_command, results
 from pixsim.checkpoint import file_sha256
 from pixsim.config import TrainConfig
 from pixsim.profiles import (StepKind, available_profiles, expand_grid, load_profile,
@@ -353,10 +353,10 @@ def test_real_papermill_pool_uses_this_interpreter(tmp_path):
 
 # ----------------------------------------------------------------------------- command
 def test_reproduce_list_and_bad_profile(capsys):
-    assert reproduce.main(["--profile", "smoke", "--list"]) == 0
+    assert reproduce_command.main(["--profile", "smoke", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "main-regularized-s1/robustness" in listed and "analysis/results" in listed
-    assert reproduce.main(["--profile", "nope", "--list"]) == 2
+    assert reproduce_command.main(["--profile", "nope", "--list"]) == 2
     assert "pixsim reproduce: error: unknown profile 'nope'" in capsys.readouterr().err
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pixsim import book, parameters, reproduce, results
+from pixsim import book, parameters, reproduce, reproduce_command, results
 from pixsim.profiles import expand_grid, profile_from_dict
 from test_experiments import fake_executor, hand_profile, small_profile
 
@@ -77,7 +77,7 @@ def test_a_bad_profile_stops_reproduce_before_any_step_runs(tmp_path, monkeypatc
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(_profile_with(where, key, value)))
     capsys.readouterr()
-    assert reproduce.main(["--profile", str(path), "--out", str(tmp_path / "cmd"), "--no-book",
+    assert reproduce_command.main(["--profile", str(path), "--out", str(tmp_path / "cmd"), "--no-book",
                            "--book-root", str(REPO)]) == 2
     line = _one_line(capsys.readouterr())
     assert line.startswith("pixsim reproduce: error: profile 'hand', step ") and re.search(expected, line)
@@ -98,7 +98,7 @@ def test_every_step_of_the_shipped_profiles_passes_the_checks(name):
 ])
 def test_reproduce_argument_errors_are_one_line(capsys, argv, expected):
     try:
-        rc = reproduce.main(["--profile", "smoke", "--list", *argv])
+        rc = reproduce_command.main(["--profile", "smoke", "--list", *argv])
     except SystemExit as exc:
         rc = exc.code
     assert rc == 2
@@ -217,7 +217,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert holder.stdout.readline().strip() == "locked"
-        assert reproduce.main(["--profile", "smoke", "--out", str(out), "--no-book", "--book-root", str(REPO)]) == 2
+        assert reproduce_command.main(["--profile", "smoke", "--out", str(out), "--no-book", "--book-root", str(REPO)]) == 2
         line = _one_line(capsys.readouterr())
         assert line == (f"pixsim reproduce: error: {out} is in use by another pixsim reproduce (pid {holder.pid}); "
                         "wait for it to finish or pass another --out")
@@ -245,7 +245,7 @@ def test_each_output_folder_has_its_own_book_and_the_sources_stay_untouched(tmp_
 
     monkeypatch.setattr(book, "build", fake_build)
     for name in ("a", "b"):
-        assert reproduce.main(["--profile", "smoke", "--out", str(tmp_path / name), "--book-only",
+        assert reproduce_command.main(["--profile", "smoke", "--out", str(tmp_path / name), "--book-only",
                                "--book-root", str(sources)]) == 0
         printed = capsys.readouterr().out
         assert f"book: {tmp_path / name / 'book' / '_build' / 'html' / 'index.html'}" in printed
