@@ -15,12 +15,29 @@ Generated pages (always all present, so the table of contents never breaks):
 - ``run_record.md``: profile as run, launcher, hardware, data (generated data said so), time per
   step, failures;
 - ``verdict.md``: the verdict paragraph the results notebook generated (the first page
-  includes it), after a note when the run read generated data (:data:`GENERATED_NOTE`).
+  includes it), after a note when the run read generated data (:data:`GENERATED_NOTE`);
+- ``lead.md`` (with ``lead_figure.png``): the lead figure the results notebook saved, its caption
+  and the profile that produced it (the first page includes it after the verdict);
+- ``paper.md``: the appendix, PAPER.md of the project's ``shared/`` folder as found beside the
+  sources (:func:`paper_source`), or a page saying where it is;
+- ``parameters.md``: every notebook's papermill parameters with their defaults and comments
+  (the rerun page includes it), read from the notebooks of the sources;
+- ``source.md``: the revision of the sources the book was built from (the first page ends with it).
+
+Math renders offline: :func:`prepare` copies MathJax 3 (the files of the ``sphinx-mathjax-offline``
+package, :func:`mathjax_source`) into the book's ``book/_static/mathjax/`` and ``_config.yml``
+points ``mathjax_path`` at it; without a local copy it falls back to the CDN (and says so).
+Pages show no machine paths: the output folder, the sources and the home directory in parameter
+cells and printed output are written ``<out>``, ``<repo>`` and ``~``; library output to stderr
+(warnings, progress bars) is dropped from the pages.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -34,6 +51,12 @@ import yaml
 
 GENERATED = Path("book") / "generated"
 PAGES = ("similarity", "results", "train_example", "robustness_example")
+MATHJAX_DIR = Path("book") / "_static" / "mathjax"  # in an output folder's book
+MATHJAX_PATH = "mathjax/tex-chtml.js"  # relative to the built site's _static/
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"
+# the parts of MathJax 3 that the TeX input with CommonHTML output loads (the speech-rule maps and
+# the other combined components are left out: 3 MB instead of 24 MB per book)
+MATHJAX_PARTS = ("tex-chtml.js", "a11y", "ui", "input/tex/extensions", "output/chtml")
 BOOK_DIR = "book"  # an output folder's own book: <out>/book/
 SOURCE_FILES = ("_config.yml", "_toc.yml")
 
@@ -55,7 +78,8 @@ def find_book_root(start: str | Path | None = None) -> Path | None:
 def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     """Copy the book's sources from ``sources`` (``_config.yml``, ``_toc.yml`` and ``book/``
     without generated pages or builds) into ``<out_dir>/book/``, the output folder's own book,
-    and return that book's root."""
+    and return that book's root. Also writes the pages that come from the sources rather than
+    from the run (the appendix, the notebooks' parameters, the revision) and copies MathJax."""
     sources, root = Path(sources).resolve(), Path(out_dir).resolve() / BOOK_DIR
     root.mkdir(parents=True, exist_ok=True)
     for name in SOURCE_FILES:
@@ -63,7 +87,145 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     if (sources / "book").is_dir():
         shutil.copytree(sources / "book", root / "book", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("generated", "_build"))
+    gen = root / GENERATED
+    gen.mkdir(parents=True, exist_ok=True)
+    (gen / "paper.md").write_text(paper_page(sources))
+    (gen / "parameters.md").write_text(parameters_page(sources / "notebooks"))
+    (gen / "source.md").write_text(source_page(sources))
+    install_mathjax(root)
     return root
+
+
+def mathjax_source() -> Path | None:
+    """A local MathJax 3 (its ``es5`` folder, holding ``tex-chtml.js``): ``$PIXSIM_MATHJAX``, else
+    the copy shipped by the ``sphinx-mathjax-offline`` package (a dependency of ``pixsim[book]``);
+    None when neither is there."""
+    candidates = [os.environ.get("PIXSIM_MATHJAX", "")]
+    try:
+        spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        candidates.append(str(Path(spec.origin).parent / "static" / "mathjax"))
+    for c in candidates:
+        if c and (Path(c) / "tex-chtml.js").is_file():
+            return Path(c)
+    return None
+
+
+def install_mathjax(root: str | Path, source: Path | None = None) -> bool:
+    """Copy MathJax (:data:`MATHJAX_PARTS` of :func:`mathjax_source`) into the book at ``root``
+    (``book/_static/mathjax``, published as ``_static/mathjax``), so that its math renders with no
+    network. Without a local copy, the book's ``_config.yml`` is pointed at the CDN instead and a
+    line says so. Returns True when the local copy is in place."""
+    root = Path(root)
+    source = source or mathjax_source()
+    if source is None:
+        config_file = root / "_config.yml"
+        config = yaml.safe_load(config_file.read_text())
+        config.setdefault("sphinx", {}).setdefault("config", {})["mathjax_path"] = MATHJAX_CDN
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        print("book: no local MathJax (pip install sphinx-mathjax-offline); math needs the network (CDN)")
+        return False
+    dest = root / MATHJAX_DIR
+    for part in MATHJAX_PARTS:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, dirs_exist_ok=True)
+        elif src.is_file():
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / part)
+    return True
+
+
+def paper_source(sources: str | Path) -> Path | None:
+    """PAPER.md, the project's restatement of the paper: ``shared/PAPER.md`` beside the sources'
+    checkout, or inside it; None when neither exists."""
+    sources = Path(sources).resolve()
+    for c in (sources.parent / "shared" / "PAPER.md", sources / "shared" / "PAPER.md", sources / "PAPER.md"):
+        if c.is_file():
+            return c
+    return None
+
+
+def paper_page(sources: str | Path) -> str:
+    """The appendix page: PAPER.md with its title made the appendix's, or a page saying where it is."""
+    src = paper_source(sources)
+    head = "# Appendix: the paper, restated\n\n"
+    if src is None:
+        return head + ("The restatement of the paper's method and protocol (`PAPER.md`) lives in the project's "
+                       "`shared/` folder beside the repository; it was not found beside these sources "
+                       f"(`{Path(sources).name}`) when this book was built.\n")
+    text = src.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    # the file's own sections become sections of the appendix (one level down, below its title)
+    lines = [("#" + ln) if re.match(r"#{1,5} ", ln) else ln for ln in lines]
+    return head + ("*This appendix is the project's `PAPER.md`, copied when the book was built. It restates "
+                   "the paper's method and protocol so that it can be reimplemented exactly; the method "
+                   "chapter gives the same formulas with the pixsim function of each.*\n") + "\n".join(lines) + "\n"
+
+
+def _defaults_with_comments(path: Path) -> list[tuple[str, str, str]]:
+    """(name, default as written, comment) of each assignment in a notebook's ``parameters`` cell."""
+    nb = json.loads(path.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            lines = source.splitlines()
+            out = []
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    line = lines[node.lineno - 1]
+                    rest = line[node.end_col_offset:].strip() if node.end_lineno == node.lineno else ""
+                    out.append((node.targets[0].id, ast.get_source_segment(source, node.value) or "",
+                                rest[1:].strip() if rest.startswith("#") else ""))
+            return out
+    return []
+
+
+def parameters_page(notebooks: str | Path) -> str:
+    """Markdown: each notebook's full parameter list (name, default, meaning), from the notebooks'
+    ``parameters`` cells (the rerun page includes it)."""
+    notebooks = Path(notebooks)
+    lines = []
+    for path in sorted(notebooks.glob("*.ipynb")):
+        params = _defaults_with_comments(path)
+        if not params:
+            continue
+        lines += [f"### `notebooks/{path.name}` ({len(params)} parameters)", ""]
+        if path.stem == "train":
+            lines += ["Every field of `pixsim.config.TrainConfig`, same name and meaning (`pixsim train --help` "
+                      "explains each); the defaults here are a quick Fashion-MNIST run.", ""]
+        lines += ["| parameter | default | meaning |", "|---|---|---|"]
+        for name, default, comment in params:
+            default = default.replace("|", "\\|")
+            lines.append(f"| `{name}` | `{default}` | {comment.replace('|', '/')} |")
+        lines.append("")
+    if not lines:
+        return f"*No notebooks found in `{notebooks.name}` when this book was built.*\n"
+    return "\n".join(lines)
+
+
+def source_page(sources: str | Path) -> str:
+    """One paragraph: the repository the book was built from and its git revision (when it is a checkout)."""
+    sources = Path(sources).resolve()
+    rev = ""
+    try:
+        proc = subprocess.run(["git", "-C", str(sources), "log", "-1", "--format=%h %cs"], capture_output=True,
+                              text=True, timeout=10)
+        rev = proc.stdout.strip() if proc.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    where = f"revision `{rev.split()[0]}` of {rev.split()[1]}" if rev else "a copy that is not a git checkout"
+    return (f"The code, the notebooks and this book's sources are the **pixsim repository** ({REPOSITORY}); "
+            f"this book was built from {where}. Its `README.md` says how to install and rerun everything; "
+            "the page {doc}`rerun` lists every option and parameter.\n")
+
+
+#: where the repository lives, as the book names it (a URL once the project publishes one)
+REPOSITORY = "the `pixsim` git repository this book's sources are part of"
 
 
 def html_index(out_dir: str | Path) -> Path:
@@ -98,7 +260,7 @@ def _run_record(out_dir: Path, manifest: dict[str, Any]) -> str:
         "# Run record",
         "",
         f"This page was written by `pixsim reproduce --profile {manifest.get('profile', '?')}` "
-        f"(started {manifest.get('started', '?')}), from `{out_dir}`.",
+        f"(started {manifest.get('started', '?')}), from the output folder `{out_dir.name}`.",
         "",
         "## Profile",
         "",
@@ -210,11 +372,11 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
         src, dest = sources[page], gen / f"{page}.ipynb"
         if src is not None and Path(src).exists():
             nb = nbformat.read(str(src), as_version=4)
-            _strip_papermill_noise(nb)
+            _strip_papermill_noise(nb, out_dir)
             nbformat.write(nb, str(dest))
         else:
             nbformat.write(_placeholder(titles[page], (
-                f"Not produced by the last `pixsim reproduce` into `{out_dir}`: the step failed, "
+                f"Not produced by the last `pixsim reproduce` into `{out_dir.name}`: the step failed, "
                 "was filtered out with `--only`, or has not run. See the run record.")), str(dest))
         written.append(dest)
     record = gen / "run_record.md"
@@ -226,18 +388,137 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
             f"*No verdict: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not run or "
             "failed (see the run record).*\n")))
     written.append(verdict)
+    lead = gen / "lead.md"
+    lead.write_text(_lead_page(out_dir, manifest, gen))
+    written.append(lead)
+    for name, text in (("paper.md", "# Appendix: the paper, restated\n\n*Not copied: the book was assembled "
+                                    "without its sources (`pixsim.book.prepare`).*\n"),
+                       ("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
+                                         "without its sources.*\n"),
+                       ("source.md", "")):
+        if not (gen / name).exists():
+            (gen / name).write_text(text)
     return written
 
 
-def _strip_papermill_noise(nb: nbformat.NotebookNode) -> None:
-    """Drop papermill's per-cell timestamps, and hide the notebook's default parameters
-    (the page shows papermill's injected-parameters cell: the values that actually ran)."""
+def _lead_page(out_dir: Path, manifest: dict[str, Any], gen: Path) -> str:
+    """The first page's lead: the figure the results notebook saved (``analysis/lead_figure.png``)
+    with its caption (``analysis/lead_caption.md``), and the profile that produced it."""
+    fig, caption = out_dir / "analysis" / "lead_figure.png", out_dir / "analysis" / "lead_caption.md"
+    profile = manifest.get("profile", "?")
+    seeds = sorted({s.get("labels", {}).get("seed") for s in manifest.get("steps", [])
+                    if s.get("kind") == "train" and s.get("labels", {}).get("seed") is not None} - {None}, key=str)
+    about = (f"Produced by the **`{profile}` profile** (`pixsim reproduce --profile {profile}`, started "
+             f"{manifest.get('started', '?')}): {' '.join(str(manifest.get('description', '')).split())} "
+             f"Seeds: {', '.join(map(str, seeds)) or '?'}; the run record has the hardware and the time taken.")
+    if not fig.is_file():
+        return (f"*No lead figure: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not "
+                "save one (see the run record).*\n\n" + about + "\n")
+    shutil.copy2(fig, gen / "lead_figure.png")
+    text = " ".join(caption.read_text().split()) if caption.is_file() else "Accuracy against epsilon."
+    return ("```{figure} generated/lead_figure.png\n:name: fig-lead\n:width: 100%\n:alt: accuracy against "
+            f"epsilon, baseline and regularized\n\n{text}\n```\n\n{about}\n")
+
+
+def _scrub(text: str, replacements: list[tuple[str, str]]) -> str:
+    for old, new in replacements:
+        if old:
+            text = text.replace(old, new)
+    return text
+
+
+def _path_replacements(nb: nbformat.NotebookNode, out_dir: Path | None) -> list[tuple[str, str]]:
+    """Machine paths a page must not show, longest first: the output folder (``<out>``), the
+    checkout the notebook came from (``<repo>``) and the home directory (``~``)."""
+    pairs = []
+    if out_dir is not None:
+        pairs.append((str(Path(out_dir).resolve()), "<out>"))
+        pairs.append((str(out_dir), "<out>"))
+    pm = nb.metadata.get("papermill", {})
+    for key in ("input_path", "cwd"):
+        value = pm.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            repo = Path(value).resolve()
+            repo = repo.parent.parent if key == "input_path" else repo
+            pairs.append((str(repo), "<repo>"))
+    home = str(Path.home())
+    if home not in ("/", ""):
+        pairs.append((home, "~"))
+    return sorted(set(pairs), key=lambda p: -len(p[0]))
+
+
+def _parameters_markdown(defaults_source: str, injected_source: str, replacements) -> str:
+    """One markdown cell with every parameter of the page: the notebook's defaults with the values
+    the run set (marked), machine paths replaced."""
+    def assigned(source):
+        out = {}
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return out
+        lines = source.splitlines()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                rest = lines[node.lineno - 1][node.end_col_offset:].strip() if node.end_lineno == node.lineno else ""
+                out[node.targets[0].id] = (ast.get_source_segment(source, node.value) or "",
+                                           rest[1:].strip() if rest.startswith("#") else "")
+        return out
+
+    defaults, injected = assigned(defaults_source), assigned(injected_source)
+    names = list(defaults) + [n for n in injected if n not in defaults]
+    rows = []
+    for name in names:
+        value, comment = defaults.get(name, ("", ""))
+        if name in injected:
+            value, comment = injected[name][0], "set by this run" + (f"; {comment}" if comment else "")
+        rows.append((f"{name} = {_scrub(value, replacements)}", _scrub(comment, replacements)))
+    width = max((len(a) for a, _ in rows), default=0)
+    code = "\n".join(f"{a:<{width}}  # {c}" if c else a for a, c in rows)
+    n_set = sum(1 for n in names if n in injected)
+    title = (f"Parameters of this page: {len(names)}, {n_set} set by the run (`<out>`: the output folder, "
+             "`<repo>`: the checkout)")
+    fold = ":open:\n" if len(rows) <= 15 else ""
+    return f"::::{{dropdown}} {title}\n{fold}\n```python\n{code}\n```\n::::\n"
+
+
+def _strip_papermill_noise(nb: nbformat.NotebookNode, out_dir: Path | None = None) -> None:
+    """Make an executed notebook a page: drop papermill's per-cell timestamps; replace the
+    notebook's default parameters and papermill's injected cell by one cell listing every
+    parameter with the value that ran (:func:`_parameters_markdown`); drop output to stderr
+    (library warnings, progress bars) and write machine paths as ``<out>``, ``<repo>``, ``~``."""
+    replacements = _path_replacements(nb, out_dir)
+    defaults_source, cells = "", []
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         tags = cell.metadata.get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if cell.cell_type == "code" and "parameters" in tags:
+            defaults_source = cell.source
+            continue
+        if cell.cell_type == "code" and "injected-parameters" in tags:
+            cells.append(nbformat.v4.new_markdown_cell(_parameters_markdown(defaults_source, cell.source,
+                                                                            replacements)))
+            defaults_source = None
+            continue
+        if cell.cell_type == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    if out.get("name") == "stderr":
+                        continue
+                    out["text"] = _scrub(out.get("text", ""), replacements)
+                elif "data" in out:
+                    for mime in ("text/plain", "text/html", "text/markdown"):
+                        if isinstance(out["data"].get(mime), str):
+                            out["data"][mime] = _scrub(out["data"][mime], replacements)
+                outputs.append(out)
+            cell.outputs = outputs
+        cells.append(cell)
+    if defaults_source:  # run without injected values: the defaults are what ran
+        index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), 0)
+        cells.insert(min(index, len(cells)), nbformat.v4.new_markdown_cell(
+            _parameters_markdown(defaults_source, "", replacements)))
+    nb.cells = cells
 
 
 _WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL):")

@@ -23,7 +23,8 @@ __all__ = [
     "condition_palette", "condition_order", "seeds_caption", "note_figure", "accuracy_vs_epsilon",
     "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
-    "band_accuracy", "boundary_convergence", "selection_grid",
+    "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
+    "reset_numbering",
 ]
 
 EPS_LABEL = "epsilon (pixel units, [0, 1])"
@@ -70,7 +71,58 @@ def note_figure(message: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=9, wrap=True)
+    fig._pixsim_note = message  # :func:`show` prints the sentence instead of an image of it
     return fig
+
+
+def is_note(fig) -> bool:
+    """True for a :func:`note_figure` (a figure that only says why there is nothing to plot)."""
+    return getattr(fig, "_pixsim_note", None) is not None
+
+
+_NUMBER = [0]  # figures shown so far on this page (each notebook runs in its own kernel)
+
+
+def reset_numbering(start: int = 0) -> None:
+    """Number the next figure :func:`show` displays ``start + 1``."""
+    _NUMBER[0] = start
+
+
+def show(fig, caption: str | None = None) -> list[int]:
+    """Display a figure in a notebook with a numbered caption under it (``**Figure n.** caption``).
+
+    ``fig`` is a Figure or a list of them (:func:`per_experiment`; each gets its own number and
+    its experiment's name before the caption). With a caption, the figure's own title is hidden:
+    the caption replaces it. A :func:`note_figure` is not shown as an image: its sentence is
+    printed as text instead, unnumbered. The figures are closed after display (the inline backend
+    then does not show them twice). Returns the numbers given.
+    """
+    from IPython.display import Markdown, display
+
+    figs = fig if isinstance(fig, (list, tuple)) else [fig]
+    numbers = []
+    for f in figs:
+        if f is None:
+            continue
+        if is_note(f):
+            note = str(f._pixsim_note).rstrip(".")
+            display(Markdown(f"*{note[:1].upper() + note[1:]}.*"))
+            plt.close(f)
+            continue
+        _NUMBER[0] += 1
+        numbers.append(_NUMBER[0])
+        title = f._suptitle.get_text() if getattr(f, "_suptitle", None) is not None else ""
+        text = caption or title
+        exp = getattr(f, "_pixsim_experiment", None)
+        if caption and exp:
+            text = f"{exp}: {caption}"
+        if caption and getattr(f, "_suptitle", None) is not None:
+            f._suptitle.set_visible(False)
+            f.tight_layout()
+        display(f)
+        plt.close(f)
+        display(Markdown(f"**Figure {_NUMBER[0]}.** {text}"))
+    return numbers
 
 
 def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
@@ -162,18 +214,33 @@ def boundary_metric(df: pd.DataFrame, *, value: str = "value", condition: str = 
 
 def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "power",
                          condition: str = "condition") -> plt.Figure:
-    """Radially averaged power spectrum of the Boundary perturbations per condition
-    (mean +- sd over seeds; log power)."""
+    """Radially averaged power spectrum of the Boundary perturbations per condition, each run's
+    spectrum normalised to unit total power, so that the shape (low vs high frequencies) is
+    compared and not the size of the perturbations. Left: share of the power at each frequency
+    (log scale); right: cumulative share up to each frequency (a curve above another puts more of
+    its power at low frequencies). Mean +- sd over seeds."""
     if df.empty:
         return note_figure("no perturbation spectra in this profile's results")
-    order = condition_order(list(df[condition]))
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    sns.lineplot(data=df, x=x, y=y, hue=condition, hue_order=order, palette=condition_palette(order),
-                 errorbar="sd", ax=ax)
-    ax.set_yscale("log")
-    ax.set_xlabel("spatial frequency (cycles per image, radial)")
-    ax.set_ylabel("mean power of the perturbation")
-    return _finish(fig, f"spectra of Boundary perturbations ({seeds_caption(df, condition)})")
+    keys = [c for c in ("run_name", condition, "seed", "experiment") if c in df.columns]
+    data = df.sort_values(x).copy()
+    total = data.groupby(keys, dropna=False)[y].transform("sum")
+    data["share"] = data[y] / total.where(total > 0)
+    data["cumulative"] = data.groupby(keys, dropna=False)["share"].cumsum()
+    order = condition_order(list(data[condition]))
+    pal = condition_palette(order)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    sns.lineplot(data=data, x=x, y="share", hue=condition, hue_order=order, palette=pal, errorbar="sd",
+                 ax=axes[0])
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("share of the perturbation's power")
+    sns.lineplot(data=data, x=x, y="cumulative", hue=condition, hue_order=order, palette=pal, errorbar="sd",
+                 ax=axes[1], legend=False)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_ylabel("cumulative share of power")
+    for ax in axes:
+        ax.set_xlabel("spatial frequency (cycles per image, radial)")
+    return _finish(fig, f"spectra of Boundary perturbations, each run's normalised to unit power "
+                        f"({seeds_caption(data, condition)})")
 
 
 def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
@@ -211,18 +278,33 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
                         f"{seeds})")
 
 
+_CURVE_PANELS = (("cross-entropy loss", ("train_ce", "val_loss")), ("accuracy", ("train_acc", "val_acc")),
+                 ("similarity loss", ("sim_loss",)), ("correlation of S_cnn with the target", ("corr", "pair_corr")))
+
+
 def training_curves(history: pd.DataFrame) -> plt.Figure:
-    """One run's per-epoch curves: losses, validation accuracy, S_cnn-target correlation."""
-    panels = [("train_ce", "val_loss"), ("train_acc", "val_acc"), ("sim_loss",), ("corr", "pair_corr")]
-    panels = [[c for c in p if c in history and history[c].notna().any()] for p in panels]
-    panels = [p for p in panels if p]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
-    for ax, cols in zip(axes.flat, panels):
+    """One run's per-epoch curves in a 2 x 2 grid: losses, accuracies, similarity loss and the
+    S_cnn-target correlation (``corr``: the step's pairs; ``pair_corr``: fixed pairs, eval mode).
+    Epochs are numbered from 1 (``history["epoch"]`` is 0-based), as in
+    :func:`pixsim.tables.history_table`; panels without values are left out."""
+    panels = [(label, [c for c in cols if c in history and history[c].notna().any()]) for label, cols in _CURVE_PANELS]
+    panels = [(label, cols) for label, cols in panels if cols]
+    if history.empty or not panels:
+        return note_figure("no per-epoch values in this run's history")
+    ncols = min(2, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.2 * nrows), squeeze=False)
+    epochs = history["epoch"].astype(int) + 1
+    for ax, (label, cols) in zip(axes.flat, panels):
         for c in cols:
-            ax.plot(history["epoch"] + 1, history[c], marker="o", label=c)
+            ax.plot(epochs, history[c], marker="o", label=c)
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=7)
-    return _finish(fig, "training history")
+        ax.set_xticks(sorted(set(epochs)))
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    return _finish(fig, f"training history ({len(history)} epochs)")
 
 
 def similarity_histogram(values: np.ndarray, thresholds: Sequence[float]) -> plt.Figure:
@@ -274,7 +356,9 @@ def per_experiment(plot, df: pd.DataFrame, *args, experiment: str = "experiment"
     for name, part in df.groupby(experiment, sort=True):
         fig = plot(part, *args, **kwargs)
         title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
-        fig.suptitle(f"{name}: {title}" if title else str(name), fontsize=10)
+        if not is_note(fig):
+            fig.suptitle(f"{name}: {title}" if title else str(name), fontsize=10)
+        fig._pixsim_experiment = str(name)
         figs.append(fig)
     return figs
 
@@ -413,3 +497,16 @@ def selection_grid(summary: pd.DataFrame, spec=None) -> plt.Figure:
     robust = ", ".join(f"{a} {e:g}" for a, e in getattr(spec, "robust", ()))
     return _finish(fig, "the alpha / Th grid (label: alpha/Th; the rule keeps points right of the dashed and "
                         f"above the dotted line{'; robust: ' + robust if robust else ''})")
+
+
+def lead_figure(curves: pd.DataFrame, attacks: Sequence[str] | None = None, *, condition: str = "condition",
+                col_wrap: int = 3) -> plt.Figure:
+    """The book's lead figure: accuracy vs epsilon, baseline vs regularized, mean over seeds with
+    +- 1 sd bands, one panel per attack of ``attacks`` (the profile's headline curves; default:
+    every attack) and norm. ``curves``: :func:`pixsim.tables.curve_rows`."""
+    data = curves if attacks is None or curves.empty else curves[curves["attack"].isin(list(attacks))]
+    if data.empty:
+        return note_figure("no accuracy-vs-epsilon rows for the headline attacks in this profile")
+    panels = [p for a in (attacks or sorted(set(data["attack"]))) for p in
+              sorted(set(data.loc[data["attack"] == a, "panel"]))]
+    return accuracy_vs_epsilon(data, attacks=panels, condition=condition, col_wrap=col_wrap)

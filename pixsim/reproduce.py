@@ -129,13 +129,34 @@ def papermill_executor(input_path: Path, output_path: Path, parameters: dict[str
     """Execute one notebook with papermill using the ``python3`` kernel of this interpreter.
 
     jupyter_client replaces the kernel spec's ``python`` with ``sys.executable``, so the kernel
-    runs in the same environment as the caller (checked by ``tests/test_experiments.py``).
+    runs in the same environment as the caller (checked by ``tests/test_experiments.py``). The
+    kernel's own log is limited to errors (:data:`KERNEL_ARGUMENTS`): its warning that it talks over
+    local TCP without encryption is the kernel's business, not the user's, and used to follow every step.
     """
     import papermill as pm
 
     pm.execute_notebook(str(input_path), str(output_path), parameters=parameters,
                         kernel_name=KERNEL_NAME, cwd=str(cwd), progress_bar=False,
-                        log_output=False, request_save_on_cell_execute=True)
+                        log_output=False, request_save_on_cell_execute=True,
+                        extra_arguments=list(KERNEL_ARGUMENTS))
+
+
+#: command-line arguments of every notebook kernel: log errors only
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
+def step_summary(step: NotebookStep) -> str:
+    """What a step will do, for the progress line when it starts: a training run's data, epochs
+    and alpha; an evaluation's number of attack families and test images; an analysis step's kind."""
+    p = step.parameters
+    if step.kind is StepKind.TRAIN:
+        return (f"train {p.get('dataset', '?')}, {p.get('epochs', '?')} epochs, alpha {p.get('alpha', '?')}, "
+                f"seed {p.get('seed', '?')}")
+    if step.kind is StepKind.ROBUSTNESS:
+        suite = p.get("suite")
+        what = f"{len(suite)} attack families" if isinstance(suite, list) else f"suite {suite}"
+        return f"evaluate: {what} on {p.get('test_limit', 'all')} test images"
+    return step.kind.value
 
 
 # the executor used by run_task; tests replace it with a fake (jobs=1 runs in-process)
@@ -234,6 +255,10 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                                       initializer=_init_worker, initargs=(counter, jobs))
     total = len(tasks)
 
+    def start(task: Task, note: str = "") -> None:
+        log(f"start    [{len(outcomes) + len(running) + 1}/{total}] {task.step.name}: {step_summary(task.step)}"
+            f"{note}")
+
     def finish(outcome: Outcome) -> None:
         if not outcome.ok and outcome.kind != StepKind.TRAIN.value:
             store.clear_marker(by_name[outcome.step].step_dir, outcome.kind)  # stale outputs: not complete
@@ -270,9 +295,10 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                 if problem is not None and _ran_before(task):
                     log(f"redo     {task.step.name}: {problem}")
                 if pool is None:
-                    log(f"running  {task.step.name} ...")
+                    start(task)
                     finish(run_task(task))
                 else:
+                    start(task, f" ({len(running) + 1} running)")
                     running[pool.submit(run_task, task)] = task
             if running:
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)

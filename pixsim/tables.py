@@ -22,7 +22,8 @@ __all__ = [
     "boundary_rows", "spectrum_rows", "stage_selection", "headline_values", "headline_table", "effects_table",
     "paper_rows", "profile_statement", "runs_table", "comparison_statement", "missing_statement",
     "corruption_rows", "band_rows", "band_table", "minimal_rows", "convergence_table", "convergence_statement",
-    "autoattack_components", "selection_summary", "selection_statement",
+    "autoattack_components", "selection_summary", "selection_statement", "fit_table", "budget_caption",
+    "history_table", "history_statement", "accuracy_by_attack", "comparison_view", "model_statement",
 ]
 
 # attack names for the clean accuracy and the decision-based attack
@@ -256,7 +257,8 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         out["test_accuracy"] = out["test_accuracy"].astype(float).round(4)
     if "train_seconds" in out:
         out["train_seconds"] = out["train_seconds"].astype(float).round(1)
-    return out.set_index("run_name")
+    return out.reset_index(drop=True).rename(columns={"test_accuracy": "clean acc.", "train_seconds": "train s",
+                                                      "train_limit": "train images", "reg_dataset": "reg. data"})
 
 
 def comparison_statement(comparison: pd.DataFrame) -> str:
@@ -501,3 +503,186 @@ def selection_statement(summary: pd.DataFrame, spec: Any) -> str:
                          f"configurations pass; clean ratio {r['clean_ratio']:.3f}, mean robust ratio "
                          f"{r['robust_score']:.3f}).")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------- issue 11: tables a reader can read
+#: widest table (estimated, in pixels) shown open; wider or longer ones fold into a dropdown
+FIT_WIDTH_PX = 760
+FIT_ROWS = 25
+_CHAR_PX = 7.2  # average width of a character at the book's table font size (0.8 em)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _text_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text the book shows (floats to 4 significant digits, NaN empty), the
+    index dropped (a named or non-default index becomes columns) and all-empty columns removed."""
+    df = df.reset_index() if any(n is not None for n in df.index.names) else df.reset_index(drop=True)
+    if isinstance(df.columns, pd.MultiIndex):
+        df.columns = [" ".join(str(p) for p in c if str(p)) for c in df.columns]
+    text = df.apply(lambda col: col.map(_cell_text)) if len(df) else df.astype(str)
+    keep = [c for c in text.columns if (text[c] != "").any()]
+    return text[keep] if len(df) else text
+
+
+def estimated_width(df: pd.DataFrame) -> float:
+    """Rough rendered width in pixels of :func:`fit_table`'s HTML for ``df`` (longest word of a
+    header, longest cell, padding): the decision to fold a table uses it."""
+    text = _text_frame(df)
+    width = 0.0
+    for c in text.columns:
+        header = max((len(w) for w in str(c).split()), default=1)
+        cells = int(text[c].str.len().max()) if len(text) else 0
+        width += _CHAR_PX * max(header, min(cells, 40)) + 16
+    return width
+
+
+def fit_table(df: pd.DataFrame, summary: str | None = None, *, open_rows: int = FIT_ROWS,
+              open_width: float = FIT_WIDTH_PX):
+    """A table for the book: HTML without the pandas index, no all-empty column, floats to 4
+    significant digits, long cells wrapped; folded into a dropdown (``<details>``, its title
+    ``summary``) when wider than ``open_width`` pixels (:func:`estimated_width`) or longer than
+    ``open_rows`` rows, and always in a horizontally scrolling box, so nothing is clipped.
+    Returns an ``IPython.display.HTML`` (``display`` it)."""
+    from IPython.display import HTML
+
+    text = _text_frame(df)
+    html = text.to_html(index=False, border=0, classes="pixsim-table", escape=True)
+    box = f'<div class="pixsim-table-box">{html}</div>'
+    if len(text) > open_rows or estimated_width(df) > open_width:
+        title = summary or f"Table: {len(text)} rows x {len(text.columns)} columns"
+        box = f'<details class="pixsim-fold"><summary>{title} (click to open)</summary>{box}</details>'
+    return HTML(box)
+
+
+def _params_of(text: Any) -> dict[str, str]:
+    """``params`` column text (``"steps=7;max_images=500"``) as a dict."""
+    out = {}
+    for part in str(text or "").split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def budget_caption(table: pd.DataFrame, attacks: Any = None) -> str:
+    """The evaluation budget behind a figure, from the rows themselves: test images per attack
+    (``n_images``), the iterative attacks' steps and the Boundary attack's images x steps, e.g.
+    ``"2000 test images (pgd: 500 images, 7 steps); Boundary: 100 images x 50 steps"``.
+    ``attacks``: restrict to these attack names (default: all)."""
+    if table.empty or "n_images" not in table.columns or "attack" not in table.columns:
+        return ""
+    rows = table if attacks is None else table[table["attack"].isin(list(attacks))]
+    parts, common = [], []
+    acc = _of_kind(rows, "attack")
+    if not acc.empty:
+        n_all = int(acc["n_images"].max())
+        common.append(f"{n_all} test images per model")
+        for attack, part in acc.groupby("attack", sort=True):
+            n = int(part["n_images"].max())
+            params = _params_of(part["params"].iloc[0]) if "params" in part else {}
+            extra = [f"{n} images"] if n != n_all else []
+            if params.get("steps") not in (None, "", "None"):
+                extra.append(f"{params['steps']} steps")
+            if extra:
+                parts.append(f"{attack}: {', '.join(extra)}")
+    bnd = _of_kind(rows, "boundary")
+    if not bnd.empty:
+        params = _params_of(bnd["params"].iloc[0]) if "params" in bnd else {}
+        reps = bnd["repeat"].nunique() if "repeat" in bnd else 1
+        parts.append(f"Boundary: {int(bnd['n_images'].max())} images x {params.get('steps', '?')} steps"
+                     + (f", {reps} repeats" if reps > 1 else ""))
+    text = "; ".join(common)
+    if parts:
+        text += (" (" + "; ".join(parts) + ")") if text else "; ".join(parts)
+    return text
+
+
+def history_table(history: pd.DataFrame) -> pd.DataFrame:
+    """One training run's history for reading: epochs numbered from 1 (as the figures number
+    them), values rounded to 4 digits, all-empty columns (e.g. a baseline's similarity columns)
+    left out."""
+    out = history.copy()
+    if "epoch" in out:
+        out["epoch"] = out["epoch"].astype(int) + 1
+    out = out.dropna(axis=1, how="all")
+    return out.round(4).reset_index(drop=True)
+
+
+def history_statement(history: pd.DataFrame) -> str:
+    """What one run's S_cnn-target correlations did over training, from its own numbers: for
+    ``corr`` and ``pair_corr``, the first and last epoch's value and whether it rose, fell or
+    stayed (within 0.01); a run without them (the baseline) says so."""
+    cols = [c for c in ("corr", "pair_corr") if c in history and history[c].notna().any()]
+    if history.empty or not cols:
+        return ("This run has no similarity loss (alpha = 0, the baseline): `corr` and `pair_corr` are not "
+                "computed.")
+    h = history.sort_values("epoch")
+    parts = []
+    for c in cols:
+        v = h[["epoch", c]].dropna()
+        first, last = float(v[c].iloc[0]), float(v[c].iloc[-1])
+        e0, e1 = int(v["epoch"].iloc[0]) + 1, int(v["epoch"].iloc[-1]) + 1
+        move = "rose" if last > first + 0.01 else "fell" if last < first - 0.01 else "stayed level"
+        parts.append(f"`{c}` {move} from {first:.3f} (epoch {e0}) to {last:.3f} (epoch {e1})")
+    return "In this run, " + "; ".join(parts) + "."
+
+
+def accuracy_by_attack(table: pd.DataFrame) -> pd.DataFrame:
+    """One run's accuracy per attack and norm on that attack's own epsilon grid (no columns of
+    other attacks' epsilons): ``attack``, ``norm``, ``images``, ``accuracy at epsilon`` (cells
+    ``"0.05: 0.812"``)."""
+    rows = accuracy_rows(table)
+    if rows.empty:
+        return pd.DataFrame({"note": ["no accuracy rows in this table"]})
+    n = _of_kind(table, "attack").groupby("attack")["n_images"].max() if "n_images" in table else {}
+    out = []
+    for (attack, norm), part in rows.groupby(["attack", "norm"], sort=False):
+        part = part.groupby("epsilon", as_index=False)["accuracy"].mean().sort_values("epsilon")
+        out.append({"attack": attack, "norm": "" if norm == "none" else norm,
+                    "images": int(n[attack]) if attack in n else "",
+                    "accuracy at epsilon": ", ".join(f"{e:g}: {a:.3f}" for e, a in
+                                                     zip(part["epsilon"], part["accuracy"]))})
+    return pd.DataFrame(out)
+
+
+def comparison_view(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The paper comparison for reading: without ``comparable`` when no row is (the statement
+    above the table says so) and, through :func:`fit_table`, without all-empty columns."""
+    if "comparable" in comparison and not comparison["comparable"].any():
+        return comparison.drop(columns=["comparable"])
+    return comparison
+
+
+def model_statement(runs: pd.DataFrame) -> str:
+    """The model and data sizes of the profile's trained runs, for the results chapter: the
+    architecture and width, its number of trainable parameters (counted on a freshly built model,
+    :func:`pixsim.models.build_model`), training images and epochs, and regularization images."""
+    if runs.empty or "arch" not in runs:
+        return ""
+    from pixsim.models import build_model
+
+    parts = []
+    trained = runs[runs.get("condition", pd.Series("", index=runs.index)) != "source"]
+    for (arch, width), part in trained.groupby(["arch", "width"], dropna=False, sort=True):
+        classes = 100 if any("100" in str(d) for d in part.get("dataset", [])) else 10
+        try:
+            model = build_model(str(arch), width=int(width), num_classes=classes)
+            n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            size = f"{n:,} trainable parameters"
+        except Exception as exc:  # noqa: BLE001 - a description, never a failure of the page
+            size = f"parameter count unavailable ({type(exc).__name__})"
+        limits = sorted({int(v) for v in part.get("train_limit", pd.Series(dtype=float)).dropna()})
+        epochs = sorted({int(v) for v in part.get("epochs", pd.Series(dtype=float)).dropna()})
+        n_reg = sorted({int(v) for v in part.loc[part.get("alpha", 0).astype(float) > 0].get(
+            "n_reg", pd.Series(dtype=float)).dropna()}) if "alpha" in part else []
+        parts.append(f"{arch} of width {int(width)}: {size}; training images: "
+                     f"{', '.join(f'{v:,}' for v in limits) or 'all'}; epochs: {', '.join(map(str, epochs)) or '?'}"
+                     + (f"; regularization images N: {', '.join(f'{v:,}' for v in n_reg)}" if n_reg else ""))
+    return "**Model and data.** " + " | ".join(parts) + "." if parts else ""

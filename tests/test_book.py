@@ -8,11 +8,7 @@ the output folder's own ``book/``); PYTHONPATH points the notebook kernels at th
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -54,25 +50,6 @@ def _parse(page: Path) -> _Collector:
     return c
 
 
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bookroot")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "notebooks", root / "notebooks")
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("generated", "_build"))
-    out = root / "results" / "smoke"
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pixsim.reproduce", "--profile", "smoke", "--out", str(out),
-         "--book-root", str(root)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1200,
-    )
-    return root, out, proc
-
-
 @pytest.mark.slow
 def test_smoke_reproduce_succeeds(smoke_book):
     root, out, proc = smoke_book
@@ -85,6 +62,34 @@ def test_smoke_reproduce_succeeds(smoke_book):
         assert (out / "runs" / run / "train.ipynb").exists()
         assert (out / "runs" / run / "best.pt").exists()
     assert (out / "runs" / "main-regularized-s1" / "robustness.csv").stat().st_size > 0
+    # progress instead of the kernel's warnings
+    assert "IPKernelApp" not in proc.stdout + proc.stderr
+    assert re.search(r"start +\[1/\d+\] main-\S+: train synthetic, 2 epochs", proc.stdout), proc.stdout[:2000]
+
+
+@pytest.mark.slow
+def test_the_first_page_opens_with_the_verdict_and_the_lead_figure(smoke_book):
+    root, out, proc = smoke_book
+    html = out / "book" / "_build" / "html"
+    index = html / "index.html"
+    text = index.read_text(encoding="utf-8")
+    parsed = _parse(index)
+    lead = [src for src in parsed.images if "lead_figure" in src]
+    assert lead and (index.parent / lead[0]).resolve().stat().st_size > 0
+    assert "smoke" in text and "profile" in text and "seeds per condition" in text  # caption from the data
+    assert text.index("answer of this build") < text.index("The question")
+    assert "pixsim repository" in text  # the repository (and revision) the book was built from
+    rerun = (html / "book" / "rerun.html").read_text(encoding="utf-8")
+    assert "&lt;out&gt;/book/_build/html/index.html" in rerun
+    for name in ("results_dir", "checkpoint", "thresholds", "corr_pairs"):
+        assert name in rerun, name
+    appendix = (html / "book" / "generated" / "paper.html").read_text(encoding="utf-8")
+    assert "Appendix" in appendix
+    if (root / "shared" / "PAPER.md").exists():
+        assert "Target similarity from pixels" in appendix
+    for page in html.rglob("*.html"):  # no machine paths on any page
+        if "_static" not in page.parts:
+            assert str(root) not in page.read_text(encoding="utf-8"), page
 
 
 @pytest.mark.slow
@@ -154,3 +159,136 @@ def test_every_pixsim_name_the_book_cites_exists():
         except (ImportError, AttributeError):
             missing.append(name)
     assert not missing, missing
+
+
+# ------------------------------------------------------- issue 11: the book as a reader meets it (fast)
+def test_show_numbers_figures_and_prints_notes_as_text(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import IPython.display
+
+    from pixsim import figures
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    figures.reset_numbering()
+    fig = figures.note_figure("no k_sweep runs in this profile")
+    assert figures.is_note(fig) and figures.show(fig, "ignored") == []
+    assert len(shown) == 1 and shown[0].data == "*No k_sweep runs in this profile.*"  # text, not an image
+    import matplotlib.pyplot as plt
+
+    real, ax = plt.subplots()
+    real.suptitle("title")
+    assert figures.show([real, figures.note_figure("nothing")], "what is plotted, n = 3 seeds") == [1]
+    assert shown[1] is real and shown[2].data == "**Figure 1.** what is plotted, n = 3 seeds"
+    assert not real._suptitle.get_visible()  # the caption replaces the title
+    assert figures.show(plt.subplots()[0], "second") == [2]
+
+
+def test_fit_table_drops_the_index_and_empty_columns_and_folds_wide_tables():
+    import numpy as np
+    import pandas as pd
+
+    from pixsim import tables
+
+    df = pd.DataFrame({"run": ["a", "b"], "acc": [0.81234567, 0.5], "paper": [np.nan, np.nan]}).set_index("run")
+    html = tables.fit_table(df).data
+    assert "<details" not in html and "paper" not in html and "0.8123" in html and "0.81234567" not in html
+    assert ">run<" in html  # a named index becomes a column, not a pandas index
+    assert "<th></th>" not in html
+    wide = pd.DataFrame({f"column number {i}": ["a rather long cell value"] for i in range(12)})
+    assert tables.estimated_width(wide) > tables.FIT_WIDTH_PX
+    assert tables.fit_table(wide, "Wide").data.startswith('<details class="pixsim-fold"><summary>Wide')
+    long = pd.DataFrame({"x": range(40)})
+    assert "<details" in tables.fit_table(long).data
+
+
+def test_captions_and_statements_come_from_the_data():
+    import pandas as pd
+
+    from pixsim import tables
+
+    t = pd.DataFrame([
+        {"kind": "attack", "attack": "gaussian", "n_images": 2000, "params": "", "epsilon": 0.1},
+        {"kind": "attack", "attack": "pgd", "n_images": 500, "params": "steps=7;max_images=500", "epsilon": 0.1},
+        {"kind": "boundary", "attack": "boundary", "n_images": 100, "params": "n_images=100;repeats=1;steps=50",
+         "repeat": 0},
+    ])
+    text = tables.budget_caption(t)
+    assert text == "2000 test images per model (pgd: 500 images, 7 steps; Boundary: 100 images x 50 steps)"
+    assert tables.budget_caption(t, ["boundary"]) == "Boundary: 100 images x 50 steps"
+    hist = pd.DataFrame({"epoch": [0, 1, 2], "corr": [0.30, 0.20, 0.10], "pair_corr": [0.1, 0.3, 0.5],
+                         "sim_loss": [None, None, None]})
+    said = tables.history_statement(hist)
+    assert "`corr` fell from 0.300 (epoch 1) to 0.100 (epoch 3)" in said and "`pair_corr` rose" in said
+    assert "baseline" in tables.history_statement(hist.drop(columns=["corr", "pair_corr"]))
+    shown = tables.history_table(hist)
+    assert shown["epoch"].tolist() == [1, 2, 3] and "sim_loss" not in shown  # numbered as the figure
+
+
+def test_spectra_are_normalised_per_run():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from pixsim import figures
+
+    rows = []
+    for cond, scale, slope in (("baseline", 1.0, 1.0), ("regularized", 100.0, 3.0)):
+        for f in range(1, 6):
+            rows.append({"run_name": cond, "condition": cond, "seed": 0, "frequency": f, "power": scale / f ** slope})
+    fig = figures.perturbation_spectra(pd.DataFrame(rows))
+    left, right = fig.axes[0], fig.axes[1]
+    assert left.get_yscale() == "log"
+    finals = [ln.get_ydata()[-1] for ln in right.get_lines() if len(ln.get_ydata()) == 5]
+    assert finals and all(abs(v - 1) < 1e-9 for v in finals), finals  # each run's cumulative share ends at 1
+    firsts = sorted(ln.get_ydata()[0] for ln in right.get_lines() if len(ln.get_ydata()) == 5)
+    assert firsts[-1] > 0.8 > firsts[0]  # the steeper (lower-frequency) spectrum, despite 100 x the power
+    matplotlib.pyplot.close("all")
+
+
+def test_pages_show_every_parameter_without_machine_paths(tmp_path):
+    import nbformat
+
+    from pixsim.book import _strip_papermill_noise
+
+    out = tmp_path / "results" / "quick"
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('results_dir = "results/quick"   # output directory\nprofile = ""')
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell(f'# Parameters\nresults_dir = "{out}"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    work = nbformat.v4.new_code_cell("x = 1")
+    work.outputs = [nbformat.v4.new_output("stream", name="stderr", text="TqdmWarning: IProgress not found"),
+                    nbformat.v4.new_output("stream", name="stdout", text=f"wrote {out}/analysis/x.csv\n")]
+    nb.cells = [params, injected, work]
+    _strip_papermill_noise(nb, out)
+    shown = nb.cells[0].source
+    assert nb.cells[0].cell_type == "markdown" and len(nb.cells) == 2
+    assert 'results_dir = "<out>"' in shown and "set by this run" in shown and "profile = \"\"" in shown
+    assert str(tmp_path) not in shown
+    assert [o["text"] for o in nb.cells[1].outputs] == ["wrote <out>/analysis/x.csv\n"]  # stderr gone
+
+
+def test_the_rerun_page_lists_every_notebook_parameter():
+    from pixsim.book import parameters_page
+    from pixsim.parameters import notebook_defaults
+
+    page = parameters_page(REPO / "notebooks")
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        assert f"`notebooks/{nb.name}`" in page
+        for name in notebook_defaults(nb):
+            assert f"| `{name}` |" in page, (nb.name, name)
+
+
+def test_the_appendix_is_paper_md_when_it_is_beside_the_sources(tmp_path):
+    from pixsim.book import paper_page
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "PAPER.md").write_text("# The paper\n\n## 1. Target\nS = R R^T\n")
+    (tmp_path / "repo").mkdir()
+    page = paper_page(tmp_path / "repo")
+    assert page.startswith("# Appendix") and "### 1. Target" in page and "S = R R^T" in page
+    assert "not found" in paper_page(tmp_path / "elsewhere" / "repo")

@@ -1,0 +1,124 @@
+"""The book as a reader offline meets it, checked in headless Chromium (tests/browser_check.py):
+math rendered, images loaded, no traceback or warning in outputs, no table wider than the page.
+
+The checker is first shown to fail on pages made to break it (raw LaTeX, a broken image, a
+traceback, a wide table) and to pass a good page; then (slow) it reads every page of the smoke
+book and leaves a screenshot of each in ``<book>/_build/screenshots/``. Skipped, with the reason,
+where chromium, chromium-driver or selenium is missing (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import browser_check  # noqa: E402
+
+from pixsim import book  # noqa: E402
+
+MISSING = browser_check.missing_tools()
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"browser check not possible: {MISSING}")
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = browser_check.open_browser()
+    yield d
+    d.quit()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A folder with a local MathJax, a good image and the pages below."""
+    root = tmp_path_factory.mktemp("site")
+    source = book.mathjax_source()
+    if source is None:
+        pytest.skip("no local MathJax (pip install sphinx-mathjax-offline)")
+    book.install_mathjax(root, source)  # -> root/book/_static/mathjax
+    (root / "dot.png").write_bytes(PNG)
+    return root
+
+
+def _page(root: Path, name: str, body: str, mathjax: bool = True) -> Path:
+    script = '<script defer src="book/_static/mathjax/tex-chtml.js"></script>' if mathjax else ""
+    path = root / f"{name}.html"
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'>{script}</head><body><main>"
+                    f"{body}</main></body></html>")
+    return path
+
+
+GOOD = ('<p>The target <span class="math">\\(S^{\\text{Th}}_{ij}\\)</span> and</p>'
+        '<div class="math">\\[\\begin{split}a &= b\\\\ c &= d\\end{split}\\]</div>'
+        '<img src="dot.png" alt="dot"><div class="cell_output"><pre>accuracy 0.91</pre></div>'
+        '<pre>code may show \\( as text</pre><table><tr><td>narrow</td></tr></table>')
+
+
+def test_a_good_page_passes(driver, site, tmp_path):
+    report = browser_check.check_page(driver, _page(site, "good", GOOD), tmp_path / "good.png")
+    assert report.problems == []
+    assert (tmp_path / "good.png").stat().st_size > 0
+
+
+def test_raw_latex_fails(driver, site):
+    """The same math without MathJax (as the book was offline with a CDN-only MathJax)."""
+    report = browser_check.check_page(driver, _page(site, "raw", GOOD, mathjax=False))
+    assert any("raw LaTeX" in p and "S^" in p for p in report.problems), report.problems
+
+
+def test_a_math_error_fails(driver, site):
+    report = browser_check.check_page(driver, _page(site, "bad_tex", '<span class="math">\\(\\frac{1}{\\)</span>'))
+    assert any("MathJax error" in p or "raw LaTeX" in p for p in report.problems), report.problems
+
+
+def test_a_broken_image_fails(driver, site):
+    report = browser_check.check_page(driver, _page(site, "img", '<img src="missing.png"><img src="dot.png">'))
+    assert report.problems == ["image not loaded: missing.png"]
+
+
+def test_a_traceback_or_warning_in_an_output_fails(driver, site):
+    tb = ('<div class="cell_output"><pre>Traceback (most recent call last):\n  File "x.py"\nValueError: x</pre>'
+          '</div>')
+    warn = '<div class="cell_output"><pre>TqdmWarning: IProgress not found. Please update jupyter</pre></div>'
+    for body in (tb, warn):
+        report = browser_check.check_page(driver, _page(site, "tb", body))
+        assert len(report.problems) == 1 and "traceback or warning" in report.problems[0], report.problems
+    # the word in the text of a chapter (not an output) is not a failure
+    assert browser_check.check_page(driver, _page(site, "prose", "<p>A Warning about words.</p>")).problems == []
+
+
+def test_a_table_wider_than_the_window_fails_unless_folded(driver, site):
+    cells = "".join(f"<td>column_number_{i}_with_a_long_value</td>" for i in range(40))
+    wide = f"<table><tr>{cells}</tr></table>"
+    report = browser_check.check_page(driver, _page(site, "wide", wide))
+    assert any("table wider" in p for p in report.problems), report.problems
+    folded = f"<details><summary>wide table</summary>{wide}</details>"
+    assert browser_check.check_page(driver, _page(site, "folded", folded)).problems == []
+
+
+@pytest.mark.slow
+def test_every_page_of_the_smoke_book_reads_well_offline(smoke_book):
+    root, out, proc = smoke_book
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = out / "book" / "_build" / "html"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()  # shipped with the book
+    pages = browser_check.book_pages(html)
+    assert len(pages) >= 11, pages
+    reports = browser_check.check_book(html)
+    bad = {Path(r.page).relative_to(html).as_posix(): r.problems for r in reports if r.problems}
+    assert not bad, bad
+    shots = out / "book" / "_build" / "screenshots"
+    assert {p.name for p in shots.glob("*.png")} >= {"index.png", "book_generated_results.png", "book_method.png"}
+    # the method chapter has math, and it rendered (MathJax's output elements are in its DOM)
+    drv = browser_check.open_browser()
+    try:
+        drv.get((html / "book" / "method.html").as_uri())
+        drv.execute_async_script("const d = arguments[0]; MathJax.startup.promise.then(() => d())")
+        assert len(drv.find_elements("css selector", "mjx-container")) > 10
+    finally:
+        drv.quit()
