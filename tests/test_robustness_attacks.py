@@ -137,3 +137,18 @@ def test_restarts_keep_the_worst_case(model, data):
     with seeded(derive_seed(0, "r"), torch.device("cpu")):
         a3 = accuracy(model, whitebox.attack_batch(model, x, y, three, 0.06), y)
     assert a3 <= a1  # first restart is the same draw, later ones can only add successes
+
+
+def test_transfer_spec_reuses_one_gradient_sign_per_image_and_matches_the_formula(model, data):
+    # the spec computes sign(grad) once and reuses it for every epsilon; the accuracies must equal
+    # the per-epsilon formula's, over several batches (batch_size 20 on 48 images: 3 batches)
+    x, y = data
+    source = trained_tiny_cnn(1)
+    eps_grid = [0.0, 0.05, 0.2, 0.5]
+    table = evaluate(model, x, y, [TransferSpec(eps_grid)], source_model=source, device="cpu", progress=False,
+                     batch_size=20)
+    rows = table[(table["kind"] == "attack") & (table["attack"] == "transfer_fgsm")].set_index("epsilon")
+    for eps in eps_grid:
+        expected = accuracy(model, transfer.transfer_fgsm(source, x, y, eps), y)
+        assert rows.loc[eps, "accuracy"] == pytest.approx(expected), eps
+    assert rows.loc[0.5, "accuracy"] < rows.loc[0.0, "accuracy"]
