@@ -55,6 +55,11 @@ class Measure(ChoiceEnum):
     BOUNDARY = "boundary"
 
 
+#: The primary measures: the one summary per family the verdict names (clean accuracy, each
+#: curve's area, the Boundary metric). They form one family of Holm's correction; the secondary
+#: measures (relative areas, fixed points, third-lost points) another.
+PRIMARY = (Measure.CLEAN, Measure.AREA, Measure.BOUNDARY)
+
 # how each family is named in sentences, and its epsilon's name
 FAMILY_LABELS = {
     "clean": ("clean accuracy", ""), "gaussian": ("Gaussian noise", "sigma"),
@@ -178,7 +183,9 @@ def headline_values(acc: pd.DataFrame, boundary: pd.DataFrame, runs: pd.DataFram
 
     Returns:
         Columns ``run_name``, ``experiment``, ``condition``, ``seed`` (and the other run columns),
-        ``family``, ``measure``, ``epsilon`` (NaN for areas, clean and boundary), ``metric`` (a
+        ``family``, ``measure``, ``tier`` (``primary`` for clean accuracy, curve areas and the
+        Boundary metric, :data:`PRIMARY`; ``secondary`` for the others: Holm's correction runs
+        within each tier), ``epsilon`` (NaN for areas, clean and boundary), ``metric`` (a
         stable key such as ``gaussian:area`` or ``gaussian@0.1``), ``label`` (for sentences),
         ``value``.
 
@@ -194,6 +201,7 @@ def headline_values(acc: pd.DataFrame, boundary: pd.DataFrame, runs: pd.DataFram
 
     def add(run: str, family: str, measure: Measure, value: float, epsilon: float | None = None, metric: str = ""):
         out.append({"run_name": run, "family": family, "measure": measure.value,
+                    "tier": "primary" if measure in PRIMARY else "secondary",
                     "epsilon": np.nan if epsilon is None else float(epsilon),
                     "metric": metric or f"{family}:{measure.value}", "label": _label(family, measure, epsilon),
                     "value": float(value)})
@@ -237,7 +245,7 @@ def headline_values(acc: pd.DataFrame, boundary: pd.DataFrame, runs: pd.DataFram
     if spec.boundary and not boundary.empty:
         for run, value in boundary.groupby("run_name")["value"].mean().items():
             add(run, "boundary", Measure.BOUNDARY, value, metric="boundary_mse")
-    columns = info + ["family", "measure", "epsilon", "metric", "label", "value"]
+    columns = info + ["family", "measure", "tier", "epsilon", "metric", "label", "value"]
     if not out:
         return pd.DataFrame(columns=columns)
     values = pd.DataFrame(out).merge(runs, on="run_name", how="inner")
@@ -295,13 +303,17 @@ def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
     """
     if effects.empty:
         return f"{context} No measures to compare.".strip()
-    primary = effects[effects["measure"].isin([Measure.AREA.value, Measure.CLEAN.value, Measure.BOUNDARY.value])]
+    primary = effects[effects["measure"].isin([m.value for m in PRIMARY])]
     secondary = effects.drop(primary.index)
     n = _n_text(effects)
+    if "tier" in effects and effects["tier"].nunique() > 1:
+        correction = (f"Holm's correction over the {len(primary)} primary measures (and separately over the "
+                      f"{len(secondary)} secondary ones)")
+    else:
+        correction = f"Holm's correction over the {len(effects)} measures compared"
     parts = [f"**Verdict{(' (' + context + ')') if context else ''}**, with {n} seeds per condition and "
-             f"Holm's correction over the {len(effects)} measures compared (for an attack family the measure "
-             "named is the area under its accuracy-vs-epsilon curve; differences are regularized minus "
-             "baseline):"]
+             f"{correction} (for an attack family the measure named is the area under its accuracy-vs-epsilon "
+             "curve; differences are regularized minus baseline):"]
     groups = {"higher": [], "lower": [], "not resolved": []}
     for _, r in primary.iterrows():
         name = FAMILY_LABELS.get(r["family"], (r["family"], ""))[0]

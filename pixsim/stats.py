@@ -361,7 +361,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def effects(values: pd.DataFrame, *, by: Sequence[str] = ("experiment",), condition: str = "condition",
-            baseline: str = "baseline", level: float = 0.95) -> pd.DataFrame:
+            baseline: str = "baseline", level: float = 0.95, tier: str | None = "tier") -> pd.DataFrame:
     """Each condition against the baseline on every headline measure, with intervals and a verdict.
 
     Args:
@@ -370,6 +370,10 @@ def effects(values: pd.DataFrame, *, by: Sequence[str] = ("experiment",), condit
         by: columns that define one comparison family (Holm's correction runs over all metrics of
             one ``by`` group and one condition).
         level: confidence level of the intervals; the corrected tests use ``1 - level``.
+        tier: a column of ``values`` that splits the metrics of one group into separate
+            correction families (:func:`pixsim.headline.headline_values` marks the primary
+            measures, one per family, and the secondary ones); None or a column not in
+            ``values``: one family per group and condition.
 
     Returns:
         One row per group x condition x metric: ``by``, ``condition``, ``family``, ``measure``,
@@ -396,19 +400,25 @@ def effects(values: pd.DataFrame, *, by: Sequence[str] = ("experiment",), condit
                 row = dict(zip(by, key))
                 row.update({condition: cond, "metric": metric,
                             **{c: first[c] for c in ("family", "measure", "label", "epsilon") if c in mine}})
+                if tier and tier in mine:
+                    row["tier"] = first[tier]
                 row.update({"n_baseline": int(np.isfinite(theirs).sum()), "n": int(np.isfinite(vals).sum()),
                             "mean_baseline": float(np.nanmean(theirs)) if len(theirs) else np.nan,
                             "sd_baseline": _sd(theirs), "mean": float(np.nanmean(vals)), "sd": _sd(vals),
                             "diff": w["diff"], "ci_low": w["ci_low"], "ci_high": w["ci_high"],
                             "hedges_g": hedges_g(theirs, vals), "p": w["p"]})
                 block.append(row)
-            adjusted = holm([r["p"] for r in block])
-            for r, ph in zip(block, adjusted):
-                r["p_holm"] = float(ph)
+            tiers = [r.get("tier", "") for r in block]
+            for t in dict.fromkeys(tiers):
+                members = [r for r, rt in zip(block, tiers) if rt == t]
+                for r, ph in zip(members, holm([r["p"] for r in members])):
+                    r["p_holm"] = float(ph)
+            for r in block:
+                ph = r["p_holm"]
                 called = np.isfinite(ph) and ph < 1 - level and (r["ci_low"] > 0 or r["ci_high"] < 0)
                 r["verdict"] = ("higher" if r["diff"] > 0 else "lower") if called else "not resolved"
             rows += block
-    columns = [*by, condition, "family", "measure", "metric", "label", "epsilon", "n_baseline", "n",
+    columns = [*by, condition, "family", "measure", "tier", "metric", "label", "epsilon", "n_baseline", "n",
                "mean_baseline", "sd_baseline", "mean", "sd", "diff", "ci_low", "ci_high", "hedges_g", "p",
                "p_holm", "verdict"]
     out = pd.DataFrame(rows)

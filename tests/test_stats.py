@@ -415,3 +415,24 @@ def test_verdict_paragraph_wording_for_clear_absent_and_reversed_effects():
     assert "**lower** on Gaussian noise (-0.200" in text and "**higher** on clean accuracy (+0.050" in text
     assert "**The paper reports the opposite direction for clean accuracy and Gaussian noise.**" in text
     assert "The paper has no result for white-box PGD." in text
+
+
+def test_holm_runs_within_each_tier_when_the_values_name_one():
+    from pixsim.headline import verdict_paragraph
+
+    v = _values({"clean": -0.02, "gaussian:area": 0.03, "transfer_fgsm:area": 0.0, "pgd:area": 0.01,
+                 "gaussian@0.1": 0.0}, seed=5)
+    flat = stats.effects(v).set_index("metric")
+    v["tier"] = np.where(v["metric"] == "gaussian@0.1", "secondary", "primary")
+    tiered = stats.effects(v).set_index("metric")
+    primary = ["clean", "gaussian:area", "transfer_fgsm:area", "pgd:area"]
+    # the primaries are corrected among themselves only, the secondary one alone (its raw p)
+    assert tiered.loc[primary, "p_holm"].to_numpy() == pytest.approx(stats.holm(tiered.loc[primary, "p"].to_numpy()))
+    assert tiered.loc["gaussian@0.1", "p_holm"] == pytest.approx(tiered.loc["gaussian@0.1", "p"])
+    assert flat["p_holm"].to_numpy() == pytest.approx(stats.holm(flat["p"].to_numpy()))
+    assert (tiered.loc[primary, "p_holm"] <= flat.loc[primary, "p_holm"] + 1e-15).all()
+    assert (tiered.loc[primary, "p_holm"] < flat.loc[primary, "p_holm"] - 1e-12).any()
+    # tier=None ignores the column
+    assert stats.effects(v, tier=None)["p_holm"].to_numpy() == pytest.approx(flat["p_holm"].to_numpy())
+    text = verdict_paragraph(tiered.reset_index())
+    assert "Holm's correction over the 4 primary measures (and separately over the 1 secondary ones)" in text
