@@ -18,7 +18,7 @@ Generated pages (always all present, so the table of contents never breaks):
   includes it), after a note when the run read generated data (:data:`GENERATED_NOTE`);
 - ``lead.md`` (with ``lead_figure.png``): the lead figure the results notebook saved, its caption
   and the profile that produced it (the first page includes it after the verdict);
-- ``paper.md``: the appendix, PAPER.md of the project's ``shared/`` folder as found beside the
+- ``paper.md``: the appendix's text (``book/appendix.md`` includes it), PAPER.md of the project's ``shared/`` folder as found beside the
   sources (:func:`paper_source`), or a page saying where it is;
 - ``parameters.md``: every notebook's papermill parameters with their defaults and comments
   (the rerun page includes it), read from the notebooks of the sources;
@@ -151,7 +151,7 @@ def paper_source(sources: str | Path) -> Path | None:
 def paper_page(sources: str | Path) -> str:
     """The appendix page: PAPER.md with its title made the appendix's, or a page saying where it is."""
     src = paper_source(sources)
-    head = "# Appendix: the paper, restated\n\n"
+    head = ""  # the title is book/appendix.md's, which includes this page
     if src is None:
         return head + ("The restatement of the paper's method and protocol (`PAPER.md`) lives in the project's "
                        "`shared/` folder beside the repository; it was not found beside these sources "
@@ -160,8 +160,7 @@ def paper_page(sources: str | Path) -> str:
     lines = text.splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
-    # the file's own sections become sections of the appendix (one level down, below its title)
-    lines = [("#" + ln) if re.match(r"#{1,5} ", ln) else ln for ln in lines]
+    # the file's own sections (##) are sections of the appendix
     return head + ("*This appendix is the project's `PAPER.md`, copied when the book was built. It restates "
                    "the paper's method and protocol so that it can be reimplemented exactly; the method "
                    "chapter gives the same formulas with the pixsim function of each.*\n") + "\n".join(lines) + "\n"
@@ -199,6 +198,13 @@ def parameters_page(notebooks: str | Path) -> str:
             lines += ["Every field of `pixsim.config.TrainConfig`, same name and meaning (`pixsim train --help` "
                       "explains each); the defaults here are a quick Fashion-MNIST run.", ""]
         lines += ["| parameter | default | meaning |", "|---|---|---|"]
+        if path.stem == "train":  # the training notebook's parameters are TrainConfig's fields: their help
+            import dataclasses
+
+            from pixsim.config import TrainConfig
+
+            helps = {f.name: str(f.metadata.get("help", "")) for f in dataclasses.fields(TrainConfig)}
+            params = [(n, d, c or helps.get(n, "")) for n, d, c in params]
         for name, default, comment in params:
             default = default.replace("|", "\\|")
             lines.append(f"| `{name}` | `{default}` | {comment.replace('|', '/')} |")
@@ -391,8 +397,8 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     lead = gen / "lead.md"
     lead.write_text(_lead_page(out_dir, manifest, gen))
     written.append(lead)
-    for name, text in (("paper.md", "# Appendix: the paper, restated\n\n*Not copied: the book was assembled "
-                                    "without its sources (`pixsim.book.prepare`).*\n"),
+    for name, text in (("paper.md", "*Not copied: the book was assembled without its sources "
+                                    "(`pixsim.book.prepare`).*\n"),
                        ("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
                                          "without its sources.*\n"),
                        ("source.md", "")):
@@ -407,10 +413,11 @@ def _lead_page(out_dir: Path, manifest: dict[str, Any], gen: Path) -> str:
     fig, caption = out_dir / "analysis" / "lead_figure.png", out_dir / "analysis" / "lead_caption.md"
     profile = manifest.get("profile", "?")
     seeds = sorted({s.get("labels", {}).get("seed") for s in manifest.get("steps", [])
-                    if s.get("kind") == "train" and s.get("labels", {}).get("seed") is not None} - {None}, key=str)
+                    if s.get("kind") == "train" and s.get("labels", {}).get("condition") != "source"} - {None}, key=str)
     about = (f"Produced by the **`{profile}` profile** (`pixsim reproduce --profile {profile}`, started "
              f"{manifest.get('started', '?')}): {' '.join(str(manifest.get('description', '')).split())} "
-             f"Seeds: {', '.join(map(str, seeds)) or '?'}; the run record has the hardware and the time taken.")
+             f"Seeds of the compared models: {', '.join(map(str, seeds)) or '?'}; the run record has the hardware "
+             "and the time taken.")
     if not fig.is_file():
         return (f"*No lead figure: the results step of the last `pixsim reproduce` into `{out_dir.name}` did not "
                 "save one (see the run record).*\n\n" + about + "\n")

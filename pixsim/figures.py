@@ -24,7 +24,7 @@ __all__ = [
     "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
     "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
-    "reset_numbering",
+    "reset_numbering", "quiet_notebook", "save_figure",
 ]
 
 EPS_LABEL = "epsilon (pixel units, [0, 1])"
@@ -78,6 +78,29 @@ def note_figure(message: str) -> plt.Figure:
 def is_note(fig) -> bool:
     """True for a :func:`note_figure` (a figure that only says why there is nothing to plot)."""
     return getattr(fig, "_pixsim_note", None) is not None
+
+
+def quiet_notebook() -> None:
+    """Keep library notices out of a notebook's pages: tqdm's ``IProgress not found`` (a kernel
+    without widgets) and the like are no part of the results (the book also drops stderr)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    warnings.filterwarnings("ignore", module="tqdm")
+
+
+def save_figure(fig, path) -> bool:
+    """Save ``fig`` for the book without its title (the book's caption says what it said) and
+    close it; a :func:`note_figure` is not saved. True when a file was written."""
+    if is_note(fig):
+        plt.close(fig)
+        return False
+    if getattr(fig, "_suptitle", None) is not None:
+        fig._suptitle.set_visible(False)
+        fig.tight_layout()
+    fig.savefig(str(path), dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
 
 
 _NUMBER = [0]  # figures shown so far on this page (each notebook runs in its own kernel)

@@ -88,13 +88,15 @@ function measure() {
   }
   for (const el of document.querySelectorAll(".cell_output, .output")) {
     const t = el.innerText || "";
-    const m = t.match(/Traceback|\bWarning\b/);
+    const m = t.match(/Traceback|Warning\b/);
     if (m) out.output_noise.push(t.slice(Math.max(0, m.index - 40), m.index + 80));
   }
   const column = document.querySelector("article.bd-article, main, body");
   const right = Math.min(window.innerWidth, column ? column.getBoundingClientRect().right : window.innerWidth);
   for (const table of document.querySelectorAll("table")) {
-    if (!table.getClientRects().length) continue;  // not rendered (e.g. in a closed dropdown)
+    // not rendered (in a closed dropdown, hidden): not what a reader sees
+    if (!table.getClientRects().length || table.closest("details:not([open])")) continue;
+    if (table.checkVisibility && !table.checkVisibility()) continue;
     const r = table.getBoundingClientRect();
     if (r.width === 0) continue;
     if (r.right > right + 2) {
@@ -155,10 +157,12 @@ def check_page(driver, path: str | Path, screenshot: str | Path | None = None) -
 
 
 def book_pages(html_dir: str | Path) -> list[Path]:
-    """Every HTML page of a built book (Sphinx's asset folders left out)."""
+    """Every HTML page of a built book (Sphinx's asset folders and pages that only redirect, such as
+    Jupyter Book's ``index.html``, left out: the page they redirect to is checked)."""
     html_dir = Path(html_dir)
     return sorted(p for p in html_dir.rglob("*.html")
-                  if not SKIP_DIRS & set(p.relative_to(html_dir).parts[:-1]))
+                  if not SKIP_DIRS & set(p.relative_to(html_dir).parts[:-1])
+                  and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8", errors="replace")[:500])
 
 
 def check_book(html_dir: str | Path, screenshots: str | Path | None = None, driver=None) -> list[PageReport]:

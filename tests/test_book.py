@@ -71,7 +71,7 @@ def test_smoke_reproduce_succeeds(smoke_book):
 def test_the_first_page_opens_with_the_verdict_and_the_lead_figure(smoke_book):
     root, out, proc = smoke_book
     html = out / "book" / "_build" / "html"
-    index = html / "index.html"
+    index = html / "book" / "intro.html"  # index.html only redirects to it
     text = index.read_text(encoding="utf-8")
     parsed = _parse(index)
     lead = [src for src in parsed.images if "lead_figure" in src]
@@ -83,7 +83,7 @@ def test_the_first_page_opens_with_the_verdict_and_the_lead_figure(smoke_book):
     assert "&lt;out&gt;/book/_build/html/index.html" in rerun
     for name in ("results_dir", "checkpoint", "thresholds", "corr_pairs"):
         assert name in rerun, name
-    appendix = (html / "book" / "generated" / "paper.html").read_text(encoding="utf-8")
+    appendix = (html / "book" / "appendix.html").read_text(encoding="utf-8")
     assert "Appendix" in appendix
     if (root / "shared" / "PAPER.md").exists():
         assert "Target similarity from pixels" in appendix
@@ -290,5 +290,5 @@ def test_the_appendix_is_paper_md_when_it_is_beside_the_sources(tmp_path):
     (tmp_path / "shared" / "PAPER.md").write_text("# The paper\n\n## 1. Target\nS = R R^T\n")
     (tmp_path / "repo").mkdir()
     page = paper_page(tmp_path / "repo")
-    assert page.startswith("# Appendix") and "### 1. Target" in page and "S = R R^T" in page
+    assert "# The paper" not in page and "## 1. Target" in page and "S = R R^T" in page
     assert "not found" in paper_page(tmp_path / "elsewhere" / "repo")
