@@ -156,7 +156,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def read_step_record(out_dir: str | Path, step: str) -> dict[str, Any]:
     """The last record a job wrote for ``step`` ({} if none): ``status`` (running, requeued,
-    done, skipped, failed, blocked), ``submission``, ``job``, ``pid``, ``host``, ``log``,
+    done, skipped, failed, blocked), ``submission``, ``job``, ``pid``, ``host``, ``log``, ``requeues``,
     ``seconds``, ``error``, ``notebook``, ``updated``."""
     return _read_json(_record_path(Path(out_dir), step))
 
@@ -190,6 +190,9 @@ class _Record:
 
     def __init__(self, out_dir: Path, step: str, submission: str) -> None:
         self.path, self.data = _record_path(out_dir, step), {"step": step, "submission": submission}
+        earlier = _read_json(self.path)
+        if earlier.get("submission") == submission and earlier.get("requeues"):
+            self.data["requeues"] = int(earlier["requeues"])  # a requeued job keeps the count
 
     def write(self, **values: Any) -> None:
         self.data.update(values, updated=_now())
