@@ -24,7 +24,7 @@ __all__ = [
     "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
     "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
-    "reset_numbering", "quiet_notebook", "save_figure",
+    "reset_numbering", "quiet_notebook", "save_figure", "SHOWN",
 ]
 
 EPS_LABEL = "epsilon (pixel units, [0, 1])"
@@ -103,6 +103,7 @@ def save_figure(fig, path) -> bool:
     return True
 
 
+SHOWN: list[int] = []  # the numbers the last call of :func:`show` gave
 _NUMBER = [0]  # figures shown so far on this page (each notebook runs in its own kernel)
 
 
@@ -111,19 +112,20 @@ def reset_numbering(start: int = 0) -> None:
     _NUMBER[0] = start
 
 
-def show(fig, caption: str | None = None) -> list[int]:
+def show(fig, caption: str | None = None) -> None:
     """Display a figure in a notebook with a numbered caption under it (``**Figure n.** caption``).
 
     ``fig`` is a Figure or a list of them (:func:`per_experiment`; each gets its own number and
     its experiment's name before the caption). With a caption, the figure's own title is hidden:
     the caption replaces it. A :func:`note_figure` is not shown as an image: its sentence is
     printed as text instead, unnumbered. The figures are closed after display (the inline backend
-    then does not show them twice). Returns the numbers given.
+    then does not show them twice). Returns None (a notebook cell ending with the call shows
+    nothing more); the numbers given are in :data:`SHOWN`.
     """
     from IPython.display import Markdown, display
 
     figs = fig if isinstance(fig, (list, tuple)) else [fig]
-    numbers = []
+    SHOWN.clear()
     for f in figs:
         if f is None:
             continue
@@ -133,7 +135,7 @@ def show(fig, caption: str | None = None) -> list[int]:
             plt.close(f)
             continue
         _NUMBER[0] += 1
-        numbers.append(_NUMBER[0])
+        SHOWN.append(_NUMBER[0])
         title = f._suptitle.get_text() if getattr(f, "_suptitle", None) is not None else ""
         text = caption or title
         exp = getattr(f, "_pixsim_experiment", None)
@@ -145,7 +147,6 @@ def show(fig, caption: str | None = None) -> list[int]:
         display(f)
         plt.close(f)
         display(Markdown(f"**Figure {_NUMBER[0]}.** {text}"))
-    return numbers
 
 
 def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:

@@ -174,16 +174,19 @@ def test_show_numbers_figures_and_prints_notes_as_text(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     figures.reset_numbering()
     fig = figures.note_figure("no k_sweep runs in this profile")
-    assert figures.is_note(fig) and figures.show(fig, "ignored") == []
+    figures.show(fig, "ignored")
+    assert figures.is_note(fig) and figures.SHOWN == []
     assert len(shown) == 1 and shown[0].data == "*No k_sweep runs in this profile.*"  # text, not an image
     import matplotlib.pyplot as plt
 
     real, ax = plt.subplots()
     real.suptitle("title")
-    assert figures.show([real, figures.note_figure("nothing")], "what is plotted, n = 3 seeds") == [1]
+    assert figures.show([real, figures.note_figure("nothing")], "what is plotted, n = 3 seeds") is None
+    assert figures.SHOWN == [1]
     assert shown[1] is real and shown[2].data == "**Figure 1.** what is plotted, n = 3 seeds"
     assert not real._suptitle.get_visible()  # the caption replaces the title
-    assert figures.show(plt.subplots()[0], "second") == [2]
+    figures.show(plt.subplots()[0], "second")
+    assert figures.SHOWN == [2]
 
 
 def test_fit_table_drops_the_index_and_empty_columns_and_folds_wide_tables():
