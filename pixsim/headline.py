@@ -307,13 +307,13 @@ def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
     secondary = effects.drop(primary.index)
     n = _n_text(effects)
     if "tier" in effects and effects["tier"].nunique() > 1:
-        correction = (f"Holm's correction over the {len(primary)} primary measures (and separately over the "
-                      f"{len(secondary)} secondary ones)")
+        correction = (f"Holm's correction runs over the {len(primary)} primary measures and, separately, over the "
+                      f"{len(secondary)} secondary ones")
     else:
-        correction = f"Holm's correction over the {len(effects)} measures compared"
-    parts = [f"**Verdict{(' (' + context + ')') if context else ''}**, with {n} seeds per condition and "
-             f"{correction} (for an attack family the measure named is the area under its accuracy-vs-epsilon "
-             "curve; differences are regularized minus baseline):"]
+        correction = f"Holm's correction runs over the {len(effects)} measures compared"
+    parts = [f"**Verdict{(' (' + context + ')') if context else ''}**, with {n} seeds per condition; "
+             f"{correction}. For an attack family the measure named is the area under its accuracy-vs-epsilon "
+             "curve; differences are regularized minus baseline."]
     groups = {"higher": [], "lower": [], "not resolved": []}
     for _, r in primary.iterrows():
         name = FAMILY_LABELS.get(r["family"], (r["family"], ""))[0]
@@ -323,10 +323,13 @@ def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
         sentences.append("the regularized models score **higher** on " + "; ".join(
             f"{name} ({_fmt_interval(r)})" for name, r in groups["higher"]))
     if groups["lower"]:
-        sentences.append("**lower** on " + "; ".join(f"{name} ({_fmt_interval(r)})" for name, r in groups["lower"]))
+        lead = "" if groups["higher"] else "the regularized models score "
+        sentences.append(lead + "**lower** on " + "; ".join(f"{name} ({_fmt_interval(r)})"
+                                                             for name, r in groups["lower"]))
     text = " ".join(parts)
     if sentences:
-        text += " " + ", and ".join(sentences) + "."
+        sentence = ", and ".join(sentences)
+        text += " " + sentence[0].upper() + sentence[1:] + "."
     if groups["not resolved"]:
         text += (f" **Not resolved with {n} seeds** (the Holm-corrected test does not reject at 5%): "
                  + "; ".join(f"{name} ({_fmt_interval(r)})" for name, r in groups["not resolved"]) + ".")
@@ -344,9 +347,9 @@ def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
         text += f" The paper has no result for {_join(absent)}."
     if len(secondary):
         counts = secondary["verdict"].value_counts()
-        text += (f" Of the {len(secondary)} secondary measures (areas relative to clean accuracy, fixed "
-                 f"epsilons, the points where the baseline lost a third), {counts.get('higher', 0)} are "
-                 f"resolved higher, {counts.get('lower', 0)} lower and {counts.get('not resolved', 0)} not "
+        text += (f" The {len(secondary)} secondary measures (areas relative to clean accuracy, fixed "
+                 f"epsilons, the points where the baseline lost a third): {counts.get('higher', 0)} resolved "
+                 f"higher, {counts.get('lower', 0)} resolved lower, {counts.get('not resolved', 0)} not "
                  "resolved (table below).")
     return text
 

@@ -403,7 +403,12 @@ def test_verdict_paragraph_wording_for_clear_absent_and_reversed_effects():
     assert "transferred FGSM (+0.150" in text and "**lower** on clean accuracy (-0.030" in text
     assert "The paper reports the same direction for" in text and "opposite" not in text
     assert "Not resolved" not in text and "with 4 seeds per condition" in text
-    assert "1 are resolved higher" in text  # the secondary point measure
+    assert ": 1 resolved higher, 0 resolved lower, 0 not resolved" in text  # the secondary point measure
+    assert "The regularized models score **higher** on" in text
+
+    only_lower = stats.effects(_values({"clean": -0.05, "gaussian:area": 0.0}, sd=0.01))
+    text = verdict_paragraph(only_lower)
+    assert "The regularized models score **lower** on clean accuracy (-0.050" in text
 
     absent = stats.effects(_values({"clean": 0.0, "gaussian:area": 0.0, "transfer_fgsm:area": 0.0}, sd=0.03))
     text = verdict_paragraph(absent)
@@ -435,4 +440,4 @@ def test_holm_runs_within_each_tier_when_the_values_name_one():
     # tier=None ignores the column
     assert stats.effects(v, tier=None)["p_holm"].to_numpy() == pytest.approx(flat["p_holm"].to_numpy())
     text = verdict_paragraph(tiered.reset_index())
-    assert "Holm's correction over the 4 primary measures (and separately over the 1 secondary ones)" in text
+    assert "Holm's correction runs over the 4 primary measures and, separately, over the 1 secondary ones." in text
