@@ -269,6 +269,14 @@ def test_find_cifar_c_search_order(tmp_path, monkeypatch):
 
 
 # -------------------------------------------------------------------------- the family's rows
+@pytest.fixture(autouse=True)
+def corruption_cache(tmp_path, monkeypatch):
+    """Every test of this module caches generated corruptions in its own folder (never ~/.cache)."""
+    folder = tmp_path / "corruption-cache"
+    monkeypatch.setenv(C.CACHE_ENV, str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def model32():
     return trained_tiny_cnn(0)  # adaptive pooling: takes 16 x 16 and 32 x 32 images
@@ -347,3 +355,66 @@ def test_band_grouping_agrees_with_perturbation_spectra():
     f = s.groupby("band")["mean_frequency"]
     assert f.max()["low"] < f.min()["medium"] and f.max()["low"] < f.min()["high"]
     assert not math.isnan(f.max()["high"])
+
+
+def test_cache_returns_corrupts_images_bit_for_bit_and_is_keyed_by_its_inputs(corruption_cache, monkeypatch):
+    x, _ = synthetic_patterns(6, size=28, seed=3)
+    ref = C.corrupt(x, "glass_blur", 2, 5, first_index=4)
+    first = C.cached_corrupt(x, "glass_blur", 2, 5, first_index=4)
+    assert torch.equal(first, ref) and C.cache_dir() == corruption_cache
+    files = list(corruption_cache.glob("glass_blur-s2-*.npy"))
+    assert len(files) == 1 and np.load(files[0]).shape == (6, 1, 28, 28)
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again although the same images were cached")
+    monkeypatch.setattr(C, "corrupt", no_generation)
+    assert torch.equal(C.cached_corrupt(x, "glass_blur", 2, 5, first_index=4), ref)  # read from the file
+    monkeypatch.undo()
+    monkeypatch.setenv(C.CACHE_ENV, str(corruption_cache))
+    # another seed, first index, severity or image is another file with its own result
+    for args, kwargs in [((x, "glass_blur", 2, 6), {"first_index": 4}), ((x, "glass_blur", 2, 5), {}),
+                         ((x, "glass_blur", 3, 5), {"first_index": 4}),
+                         ((torch.cat([x[:1] * 0.5, x[1:]]), "glass_blur", 2, 5), {"first_index": 4})]:
+        assert torch.equal(C.cached_corrupt(*args, **kwargs), C.corrupt(*args, **kwargs))
+    assert len(list(corruption_cache.glob("*.npy"))) == 5
+    # a damaged file is generated again (and rewritten)
+    files[0].write_bytes(b"not a numpy file")
+    assert torch.equal(C.cached_corrupt(x, "glass_blur", 2, 5, first_index=4), ref)
+    assert np.load(files[0]).shape == (6, 1, 28, 28)
+    # invalid images are refused as corrupt() refuses them, not hashed
+    with pytest.raises(ValueError, match="values in"):
+        C.cached_corrupt(x * 2, "fog", 1)
+
+
+def test_cache_folder_that_cannot_be_written_warns_once(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    monkeypatch.setenv(C.CACHE_ENV, str(blocker / "sub"))
+    monkeypatch.setattr(C, "_cache_warned", False)
+    x, _ = synthetic_patterns(3, size=16, seed=1)
+    with pytest.warns(UserWarning, match="not cached"):
+        out = C.cached_corrupt(x, "fog", 2, 0)
+    assert torch.equal(out, C.corrupt(x, "fog", 2, 0))
+
+
+def test_family_rows_equal_with_and_without_cache_and_models_share_the_files(model32, corruption_cache,
+                                                                            monkeypatch):
+    x, y = synthetic_patterns(20, size=32, seed=7)
+    entry = {"family": "corruptions", "corruptions": ["zoom_blur", "shot_noise"], "severities": [2, 4]}
+
+    def run(cache):
+        return evaluate(model32, x, y, suite_from_data([entry | {"cache": cache}]), device="cpu", progress=False,
+                        batch_size=8)
+    tables = [run(False), run(True)]
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the second model generated the corruptions again")
+    monkeypatch.setattr(C, "corrupt", no_generation)  # the next model (process) reads every file
+    tables.append(run(True))
+    cols = ["corruption", "severity", "band", "n_correct", "accuracy", "attack_seed"]
+    rows = [t[t["kind"] == "corruption"][cols].reset_index(drop=True) for t in tables]
+    assert rows[0].equals(rows[1]) and rows[1].equals(rows[2])
+    # 2 corruptions x 2 severities x 3 batches of 8, written by the first cached run, read by the second
+    assert len(list(corruption_cache.glob("*.npy"))) == 12
+    with pytest.raises(ValueError, match="cache must be true or false"):
+        C.CorruptionSpec(cache="yes")

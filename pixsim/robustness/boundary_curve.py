@@ -10,7 +10,7 @@ another trajectory. But ``run`` logs ``tb.histogram("norms", source_norms, step)
 from the module-level name ``foolbox.attacks.boundary_attack.TensorBoard``.
 :func:`boundary_distances` swaps that name for a recorder during the call (restored afterwards),
 so one run of S steps gives the distance after every k <= S steps: exactly what a separate run
-of k steps with the same seed returns (tests/test_robustness_issue13.py checks it image by
+of k steps with the same seed returns (tests/test_robustness_minimal.py checks it image by
 image).
 
 Images and seeds are those of :class:`pixsim.robustness.boundary.BoundarySpec` (repeat r draws

@@ -46,6 +46,12 @@ Deviations from ``make_cifar_c.py``, all forced or documented:
   ``RandomState`` seeded from (seed, corruption, severity, i) (:func:`image_rng`), so a batch of
   a larger set is corrupted as in the whole set.
 
+Generating costs about as much as classifying the corrupted images (benchmarks/corruption_cost.py),
+and a profile evaluates each model in its own process on the same test images with the same
+evaluation seed, so :class:`CorruptionSpec` keeps the generated images on disk
+(:func:`cached_corrupt`, keyed by the images, the corruption, the seed and this module's code) and
+every model after the first reads them.
+
 Grayscale, as the paper evaluates grayscale CIFAR-10-C: a 1-channel image is replicated into RGB,
 corrupted, truncated to uint8 (``make_cifar_c.py``'s ``np.uint8``) and converted to luma with
 pixsim's :func:`pixsim.data.to_grayscale` (bit-exact with PIL ``convert("L")``), i.e. exactly
@@ -80,7 +86,9 @@ the medium and high bands overlap (JPEG and pixelate sit as high as the noises).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import math
 import os
 import time
@@ -101,8 +109,8 @@ from pixsim.validation import int_at_least
 
 __all__ = [
     "CORRUPTIONS", "EXTRA_CORRUPTIONS", "SEVERITIES", "FREQUENCY_BANDS", "BAND_OF", "CIFAR10C_PARAMS", "SOURCES",
-    "CorruptionSpec", "image_rng", "corrupt_uint8", "corrupt", "find_cifar_c", "load_cifar_c",
-    "perturbation_spectrum", "band_table",
+    "CACHE_ENV", "CorruptionSpec", "image_rng", "corrupt_uint8", "corrupt", "cache_dir", "cached_corrupt",
+    "find_cifar_c", "load_cifar_c", "perturbation_spectrum", "band_table",
 ]
 
 #: The 15 corruptions of CIFAR-10-C / ImageNet-C, in the benchmark's order.
@@ -150,6 +158,8 @@ _MISSING = ("error", "skip")
 #: Folder of the official files per data set (the release's archive names).
 CIFAR_C_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
 _TEXTURES = Path(__file__).with_name("frost_textures.npz")
+#: Environment variable naming the folder of cached generated corruptions (:func:`cache_dir`).
+CACHE_ENV = "PIXSIM_CORRUPTION_CACHE"
 
 
 # ------------------------------------------------------------------------------------ the spec
@@ -165,6 +175,11 @@ class CorruptionSpec:
     (``"error"``, or ``"skip"``: a warning and no rows, for suites that add the files when a user
     has them). Budget: ``max_images`` evaluates the first that many images (None: all), so the
     subset is nested in the other families' images.
+
+    ``cache`` (generated source only): keep the corrupted images on disk (:func:`cached_corrupt`,
+    folder :func:`cache_dir`) so that the models of a profile, each evaluated in its own process
+    on the same test images with the same evaluation seed, generate them once; the result is
+    the same with or without it.
     """
 
     family: ClassVar[str] = "corruptions"
@@ -176,6 +191,7 @@ class CorruptionSpec:
     max_images: int | None = None
     root: str | None = None
     missing: str = "error"
+    cache: bool = True
 
     def __post_init__(self):
         names = [self.corruptions] if isinstance(self.corruptions, str) else list(self.corruptions)
@@ -193,6 +209,8 @@ class CorruptionSpec:
         if self.root is not None and (self.source != "files" or not isinstance(self.root, (str, os.PathLike))):
             raise ValueError(f"CorruptionSpec root is the folder of the official files (source 'files'), "
                              f"got root={self.root!r} with source {self.source!r}")
+        if not isinstance(self.cache, bool):
+            raise ValueError(f"CorruptionSpec cache must be true or false, got {self.cache!r}")
         set_field(self, "corruptions", tuple(names))
         set_field(self, "severities", tuple(int(s) for s in sev))
         if self.root is not None:
@@ -225,7 +243,9 @@ class CorruptionSpec:
                 else:
                     correct = 0
                     for s in range(0, n, ctx.batch_size):
-                        x = corrupt(images[s:s + ctx.batch_size], name, sev, seed, first_index=s)
+                        batch = images[s:s + ctx.batch_size]
+                        x = (cached_corrupt(batch, name, sev, seed, first_index=s) if self.cache
+                             else corrupt(batch, name, sev, seed, first_index=s))
                         correct += _count_correct(ctx, x, labels[s:s + ctx.batch_size])
                     total = n
                 clean = float((ctx.clean_pred[:total] == labels[:total]).float().mean())
@@ -639,6 +659,75 @@ def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0, *, fi
     if ch == 1:
         res = to_grayscale(res.contiguous())
     return res.float().div_(255)
+
+
+def cache_dir() -> Path:
+    """Folder of :func:`cached_corrupt`'s files: ``$PIXSIM_CORRUPTION_CACHE``, else
+    ``corruptions/`` in the default data folder (``~/.cache/pixsim/corruptions``)."""
+    from pixsim.data_io import default_data_dir
+
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else default_data_dir() / "corruptions"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> bytes:
+    """SHA-256 of what the generated images depend on besides their inputs: this module's source
+    and the frost textures (a changed corruption never reads an old cache file)."""
+    h = hashlib.sha256()
+    for path in (Path(__file__), _TEXTURES):
+        h.update(path.read_bytes())
+    return h.digest()
+
+
+_cache_warned = False
+
+
+def cached_corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0, *, first_index: int = 0,
+                   folder: str | os.PathLike | None = None) -> torch.Tensor:
+    """:func:`corrupt` with a disk cache: the same result (bit for bit), read from a file when the
+    same images (as uint8), corruption, severity, seed and ``first_index`` were corrupted before by
+    the same code (the key holds :func:`_code_digest`).
+
+    Files: ``<folder>/<name>-s<severity>-<key>.npy`` (uint8 [N, C, H, W]; ``folder`` default
+    :func:`cache_dir`), written atomically (a temporary file renamed), so processes that evaluate
+    models in parallel share them safely; a file that is unreadable or has the wrong shape is
+    generated again. A folder that cannot be written only costs the saving (one warning).
+    """
+    global _cache_warned
+    _check_name_severity(name, severity)
+    valid = (isinstance(images, torch.Tensor) and images.ndim == 4 and images.is_floating_point()
+             and images.shape[1] in (1, 3) and min(images.shape[2:]) >= 16 and len(images) > 0
+             and float(images.min()) >= 0 and float(images.max()) <= 1)
+    if not valid:
+        return corrupt(images, name, severity, seed, first_index=first_index)  # it names the error
+    u8 = torch.round(images.detach().cpu().float() * 255).to(torch.uint8).contiguous()
+    key = hashlib.sha256(_code_digest())
+    key.update(repr((name, int(severity), int(seed), int(first_index), tuple(u8.shape))).encode())
+    key.update(u8.numpy().tobytes())
+    path = Path(folder if folder is not None else cache_dir()) / f"{name}-s{int(severity)}-{key.hexdigest()[:40]}.npy"
+    if path.is_file():
+        try:
+            arr = np.load(path, allow_pickle=False)
+            if arr.dtype == np.uint8 and arr.shape == tuple(u8.shape):
+                return torch.from_numpy(arr).float().div_(255)
+        except (OSError, ValueError):
+            pass
+    out = corrupt(images, name, severity, seed, first_index=first_index)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, torch.round(out * 255).to(torch.uint8).numpy())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if not _cache_warned:
+            warnings.warn(f"corrupted images not cached ({exc}); set ${CACHE_ENV} to a writable folder",
+                          UserWarning, stacklevel=2)
+            _cache_warned = True
+    return out
 
 
 # --------------------------------------------------------------------------- official files
