@@ -46,7 +46,8 @@ Deviations from ``make_cifar_c.py``, all forced or documented:
   ``RandomState`` seeded from (seed, corruption, severity, i) (:func:`image_rng`), so a batch of
   a larger set is corrupted as in the whole set.
 
-Generating costs about as much as classifying the corrupted images (benchmarks/corruption_cost.py),
+Generating costs about twice as much CPU as classifying the corrupted images with the quick
+profile's model (1.2 vs 0.65 ms per image, one thread; benchmarks/corruption_cost.py),
 and a profile evaluates each model in its own process on the same test images with the same
 evaluation seed, so :class:`CorruptionSpec` keeps the generated images on disk
 (:func:`cached_corrupt`, keyed by the images, the corruption, the seed and this module's code) and
