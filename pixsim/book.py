@@ -409,8 +409,8 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
 
 def _lead_page(out_dir: Path, manifest: dict[str, Any], gen: Path) -> str:
     """The first page's lead: the figure the results notebook saved (``analysis/lead_figure.png``)
-    with its caption (``analysis/lead_caption.md``), and the profile that produced it."""
-    fig, caption = out_dir / "analysis" / "lead_figure.png", out_dir / "analysis" / "lead_caption.md"
+    with its caption (``analysis/lead_figure.md``), and the profile that produced it."""
+    fig, caption = out_dir / "analysis" / "lead_figure.png", out_dir / "analysis" / "lead_figure.md"
     profile = manifest.get("profile", "?")
     seeds = sorted({s.get("labels", {}).get("seed") for s in manifest.get("steps", [])
                     if s.get("kind") == "train" and s.get("labels", {}).get("condition") != "source"} - {None}, key=str)

@@ -89,11 +89,19 @@ def quiet_notebook() -> None:
     warnings.filterwarnings("ignore", module="tqdm")
 
 
-def save_figure(fig, path) -> bool:
+def save_figure(fig, path, caption: str | None = None) -> bool:
     """Save ``fig`` for the book without its title (the book's caption says what it said) and
-    close it; a :func:`note_figure` is not saved. True when a file was written."""
+    close it, with ``caption`` beside it (``path`` with suffix ``.md``); a :func:`note_figure` is
+    not saved (its sentence is the caption then). True when an image was written."""
+    from pathlib import Path
+
+    path = Path(path)
+    if caption is not None or is_note(fig):
+        path.with_suffix(".md").write_text(caption if caption is not None and not is_note(fig)
+                                           else str(getattr(fig, "_pixsim_note", "")))
     if is_note(fig):
         plt.close(fig)
+        path.unlink(missing_ok=True)
         return False
     if getattr(fig, "_suptitle", None) is not None:
         fig._suptitle.set_visible(False)
