@@ -89,10 +89,10 @@ def quiet_notebook() -> None:
     warnings.filterwarnings("ignore", module="tqdm")
 
 
-def save_figure(fig, path, caption: str | None = None) -> bool:
+def save_figure(fig, path, caption: str | None = None) -> None:
     """Save ``fig`` for the book without its title (the book's caption says what it said) and
     close it, with ``caption`` beside it (``path`` with suffix ``.md``); a :func:`note_figure` is
-    not saved (its sentence is the caption then). True when an image was written."""
+    not saved (its sentence is the caption then). Returns None (a cell ending with it shows nothing)."""
     from pathlib import Path
 
     path = Path(path)
@@ -102,13 +102,12 @@ def save_figure(fig, path, caption: str | None = None) -> bool:
     if is_note(fig):
         plt.close(fig)
         path.unlink(missing_ok=True)
-        return False
+        return None
     if getattr(fig, "_suptitle", None) is not None:
         fig._suptitle.set_visible(False)
         fig.tight_layout()
     fig.savefig(str(path), dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return True
 
 
 SHOWN: list[int] = []  # the numbers the last call of :func:`show` gave
