@@ -561,6 +561,13 @@ def step_statuses(out_dir: str | Path, profile: Profile | None = None) -> list[S
     steps = select_steps(expand_grid(profile), only)
     cluster = sub.get("cluster", "")
     outcomes = {s.get("step"): s for s in manifest.get("steps", [])}
+    # the analysis job of the last submission: its record, and whether it has ended (then the
+    # manifest it wrote has the analysis steps' outcomes, a failed one with its error)
+    analysis_rec = read_step_record(out_dir, "analysis") if sub else {}
+    analysis_mine = bool(sub) and analysis_rec.get("submission") == sub.get("submission")
+    analysis_ended = analysis_mine and (analysis_rec.get("status") in ("done", "failed") or (
+        analysis_rec.get("status") in ("running", "requeued") and _alive(analysis_rec, cluster, out_dir) is False))
+    manifest_mine = bool(sub) and (manifest.get("launcher") or {}).get("submission") == sub.get("submission")
     out: list[StepStatus] = []
     for step in steps:
         task = reproduce.make_task(step, out_dir, Path("notebooks"), Path("."))
@@ -568,7 +575,8 @@ def step_statuses(out_dir: str | Path, profile: Profile | None = None) -> list[S
         mine = bool(sub) and rec.get("submission") == sub.get("submission")
         job = str(rec.get("job") or sub.get("steps", {}).get(step.name, "")) if sub else ""
         line = StepStatus(step.name, "pending", job, notebook=str(task.output_notebook))
-        if reproduce._problem(task) is None:
+        problem = reproduce._problem(task)
+        if problem is None:
             line.status = "done"
         elif mine and rec.get("status") in ("failed", "blocked"):
             line.status, line.detail, line.log = "failed", f"{rec['status']}: {rec.get('error', '')}", rec.get("log", "")
@@ -582,8 +590,22 @@ def step_statuses(out_dir: str | Path, profile: Profile | None = None) -> list[S
             else:
                 line.status = "running" if rec["status"] == "running" else "pending"
                 line.detail = "requeued" if rec["status"] == "requeued" else ""
-        elif sub and step.name in sub.get("steps", {}) or (sub and step.kind not in (StepKind.TRAIN,
-                                                                                      StepKind.ROBUSTNESS)):
+        elif sub and step.kind not in (StepKind.TRAIN, StepKind.ROBUSTNESS):
+            line.job = str(analysis_rec.get("job") or sub.get("steps", {}).get("analysis", "")) if analysis_mine \
+                else str(sub.get("steps", {}).get("analysis", ""))
+            o = outcomes.get(step.name, {}) if manifest_mine else {}
+            if analysis_ended and o.get("status") in ("failed", "blocked"):
+                line.status, line.detail = "failed", f"{o['status']}: {o.get('error', '')}"
+                line.log = analysis_rec.get("log", "")
+            elif analysis_ended and o.get("status") in ("done", "skipped"):
+                line.detail = f"complete when its job ended, now not: {problem}"  # an input changed since
+            elif analysis_ended:
+                line.status, line.log = "failed", analysis_rec.get("log", "")
+                line.detail = (f"analysis job {analysis_rec.get('job', '?')} ended without completing it"
+                               + (f": {analysis_rec['error']}" if analysis_rec.get("error") else ""))
+            else:
+                line.detail = "waiting for its job"
+        elif sub and step.name in sub.get("steps", {}):
             line.detail = "waiting for its job"
         elif outcomes.get(step.name, {}).get("status") in ("failed", "blocked"):
             o = outcomes[step.name]

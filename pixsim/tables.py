@@ -670,6 +670,8 @@ def model_statement(runs: pd.DataFrame) -> str:
 
     parts = []
     trained = runs[runs.get("condition", pd.Series("", index=runs.index)) != "source"]
+    # a run the manifest lists without a record (its training failed or was killed) has no model to describe
+    trained = trained.dropna(subset=[c for c in ("arch", "width") if c in trained])
     for (arch, width), part in trained.groupby(["arch", "width"], dropna=False, sort=True):
         classes = 100 if any("100" in str(d) for d in part.get("dataset", [])) else 10
         try:

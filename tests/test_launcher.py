@@ -185,6 +185,56 @@ def test_a_job_killed_without_a_record_is_failed_and_its_log_named(tmp_path, mon
     assert got["a-reg-s7/train"].status == "failed" and "killed" in got["a-reg-s7/train"].error
 
 
+def test_status_of_an_analysis_step_after_its_job_ended(tmp_path, monkeypatch):
+    """After the analysis job ended, an analysis step it did not complete is failed in --status
+    (the manifest's error, the job's log, the notebook), not 'waiting for its job'; while the
+    analysis job has not ended it is pending, waiting for it."""
+    monkeypatch.setattr(reproduce, "EXECUTOR", fake_executor([], fail=[r"^/results$"]))
+    profile = small_profile()
+    out = tmp_path / "out"
+    launcher.submit(profile, out, expand_grid(profile), notebooks_dir=tmp_path, cwd=tmp_path, only=None, force=False,
+                    build_book=False, cluster="debug", options=launcher.job_options({}, {}), log=lambda s: None)
+    assert launcher.read_step_record(out, "analysis")["status"] == "done"  # the book is not asked for
+    text, counts = launcher.status_report(out)
+    assert re.search(r"^analysis/results +failed", text, re.M), text
+    assert re.search(r"^analysis/similarity +done", text, re.M), text
+    assert "analysis/results: failed: RuntimeError" in text and "boom in results" in text, text
+    assert f"notebook: {out / 'analysis' / 'results.ipynb'}" in text, text
+    assert counts["failed"] == 1 and counts["pending"] == 1 and counts["done"] == len(expand_grid(profile)) - 1
+    # the analysis job killed before it wrote the manifest's analysis outcomes: failed, its log named
+    rec_path = out / "launcher" / "steps" / "analysis.json"
+    rec = json.loads(rec_path.read_text())
+    manifest = results.read_manifest(out)
+    manifest["steps"] = [s for s in manifest["steps"] if not s["step"].startswith("analysis/")]
+    results.write_manifest(out, manifest)
+    rec.update(status="running", pid=2**22 + 12345, log=str(tmp_path / "9_0_log.err"))
+    rec_path.write_text(json.dumps(rec))
+    text, counts = launcher.status_report(out)
+    assert re.search(r"analysis/results: analysis job \S+ ended without completing it\n +log: " +
+                     re.escape(str(tmp_path / "9_0_log.err")), text), text
+    # the analysis job still running (this process): waiting for it
+    rec.update(pid=os.getpid())
+    rec_path.write_text(json.dumps(rec))
+    text, counts = launcher.status_report(out)
+    assert re.search(r"^analysis/results +pending .*waiting for its job", text, re.M), text
+
+
+def test_results_page_model_statement_after_a_killed_run():
+    """After a partial submission the manifest lists the killed run without a record (no arch or
+    width in its runs row); the results page's model statement describes the other runs (it
+    raised 'cannot convert float NaN to integer', so the results step failed in that state)."""
+    import pandas as pd
+
+    from pixsim import tables
+
+    runs = pd.DataFrame([
+        {"run_name": "m-baseline-s0", "condition": "baseline", "arch": "resnet18", "width": 2.0, "epochs": 4,
+         "dataset": "mnist", "alpha": 0.0, "status": "done"},
+        {"run_name": "m-reg-s0", "condition": "reg", "status": "failed"}])
+    text = tables.model_statement(runs)
+    assert "resnet18 of width 2" in text and "epochs: 4" in text and "nan" not in text.lower()
+
+
 def test_cli_refuses_a_bad_sbatch_option(tmp_path, capsys):
     code = reproduce_command.main(["--profile", "smoke", "--out", str(tmp_path / "o"), "--launcher", "submitit",
                            "--sbatch", "account", "--book-root", str(REPO)])
