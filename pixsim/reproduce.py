@@ -130,7 +130,7 @@ def papermill_executor(input_path: Path, output_path: Path, parameters: dict[str
 
     jupyter_client replaces the kernel spec's ``python`` with ``sys.executable``, so the kernel
     runs in the same environment as the caller (checked by ``tests/test_experiments.py``). The
-    kernel's own log is limited to errors (:data:`KERNEL_ARGUMENTS`): its warning that it talks over
+    kernel's own log is off (:data:`KERNEL_ARGUMENTS`): its warning that it talks over
     local TCP without encryption is the kernel's business, not the user's, and used to follow every step.
     """
     import papermill as pm
@@ -141,8 +141,9 @@ def papermill_executor(input_path: Path, output_path: Path, parameters: dict[str
                         extra_arguments=list(KERNEL_ARGUMENTS))
 
 
-#: command-line arguments of every notebook kernel: log errors only
-KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+#: command-line arguments of every notebook kernel: its own log off (a failing cell still fails the step:
+#: papermill raises the cell's error; the kernel's log only repeated TCP warnings and the interrupt at shutdown)
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
 
 
 def step_summary(step: NotebookStep) -> str:
