@@ -581,3 +581,8 @@ def data_record(steps: list[NotebookStep]) -> dict[str, Any]:
         if gen is not None:
             generated[str(gen.root)] = dict(gen.info)
     return {"sources": sources, "generated": generated}
+
+
+if __name__ == "__main__":  # pragma: no cover - the command lives in pixsim.reproduce_command
+    raise SystemExit("pixsim.reproduce is the grid engine; run `pixsim reproduce ...` or "
+                     "`python -m pixsim.reproduce_command ...`")

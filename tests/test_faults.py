@@ -328,7 +328,7 @@ def test_the_results_notebook_renders_and_names_the_runs_without_rows(tmp_path, 
 
 # -- the fault-injection test: a real smoke run damaged in every way at once ---------------------
 def _pixsim(*args, cwd, env, wait=True):
-    cmd = [sys.executable, "-m", "pixsim.reproduce", *args]
+    cmd = [sys.executable, "-m", "pixsim.reproduce_command", *args]
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
