@@ -299,7 +299,8 @@ def _schedule(tasks: list[Task], jobs: int, force: bool, log: Callable[[str], No
                     start(task)
                     finish(run_task(task))
                 else:
-                    start(task, f" ({len(running) + 1} running)")
+                    # the pool runs ``jobs`` at a time; the others wait in its queue
+                    start(task, f" ({len(running) + 1} submitted, {jobs} run at a time)")
                     running[pool.submit(run_task, task)] = task
             if running:
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
