@@ -32,7 +32,14 @@ from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, deriv
                                       spec_params)
 from pixsim.validation import int_at_least
 
-__all__ = ["BoundarySpec", "BoundaryResult", "starting_points", "boundary_attack", "boundary_metrics"]
+__all__ = ["BoundarySpec", "BoundaryResult", "repeat_images", "starting_points", "boundary_attack", "boundary_metrics"]
+
+
+def repeat_images(ctx: EvalContext, n: int, repeat: int) -> tuple[int, torch.Tensor]:
+    """The seed and the sorted indices [n] of the images of one repeat of the minimal-perturbation
+    families (Boundary, its convergence curve and DDN measure the same images)."""
+    seed = derive_seed(ctx.seed, "boundary", repeat)
+    return seed, torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,7 @@ class BoundarySpec:
         rows, kept = [], []
         n = min(self.n_images, ctx.n)
         for r in range(self.repeats):
-            seed = derive_seed(ctx.seed, "boundary", r)
-            idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            seed, idx = repeat_images(ctx, n, r)
             t0 = time.perf_counter()
             res = boundary_attack(ctx.model, ctx.images[idx], steps=self.steps, seed=seed, device=ctx.device,
                                   batch_size=ctx.batch_size, pool=ctx.images, pool_pred=ctx.clean_pred)

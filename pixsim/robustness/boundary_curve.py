@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pixsim.robustness.boundary import starting_points
-from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, derive_seed, ensure_eval, predict, seeded,
+from pixsim.robustness.boundary import repeat_images, starting_points
+from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, ensure_eval, predict, seeded,
                                       set_field, spec_params)
 from pixsim.validation import int_at_least
 
@@ -76,8 +76,7 @@ class BoundaryCurveSpec:
         rows = []
         n = min(self.n_images, ctx.n)
         for r in range(self.repeats):
-            seed = derive_seed(ctx.seed, "boundary", r)
-            idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            seed, idx = repeat_images(ctx, n, r)
             t0 = time.perf_counter()
             mse, success = boundary_distances(ctx.model, ctx.images[idx], self.steps, seed, device=ctx.device,
                                               batch_size=ctx.batch_size, pool=ctx.images, pool_pred=ctx.clean_pred)

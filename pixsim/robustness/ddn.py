@@ -29,8 +29,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from pixsim.robustness.boundary import boundary_metrics
-from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, derive_seed, ensure_eval, predict, seeded,
+from pixsim.robustness.boundary import boundary_metrics, repeat_images
+from pixsim.robustness.common import (AttackName, EvalContext, Kind, Norm, ensure_eval, predict, seeded,
                                       set_field, spec_params)
 from pixsim.validation import int_at_least
 
@@ -60,8 +60,7 @@ class DDNSpec:
         rows = []
         n = min(self.n_images, ctx.n)
         for r in range(self.repeats):
-            seed = derive_seed(ctx.seed, "boundary", r)
-            idx = torch.randperm(ctx.n, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            seed, idx = repeat_images(ctx, n, r)
             t0 = time.perf_counter()
             delta, success = ddn_distances(ctx.model, ctx.images[idx], self.steps, seed, device=ctx.device,
                                            batch_size=ctx.batch_size)
