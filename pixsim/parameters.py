@@ -10,6 +10,14 @@ runs the same checks on every step of a profile, with the notebooks' defaults
 
 Parameters per notebook (:data:`NOTEBOOK_PARAMETERS`): ``train``: every ``TrainConfig`` field;
 ``robustness``, ``similarity``, ``results``: the names below, in the order of their cells.
+
+Defaults live in the library, in one place (:func:`library_defaults`): ``TrainConfig``'s fields
+(the paper's protocol) for ``train``, :data:`ROBUSTNESS_DEFAULTS` (the evaluation of ``pixsim
+attack``: the paper suite on the full test set), :data:`SIMILARITY_DEFAULTS` (the paper's N and
+thresholds on TrainConfig's data set) and :data:`RESULTS_DEFAULTS`. Each notebook's parameters
+cell holds exactly these values (a test compares them), and a profile's steps carry every
+parameter resolved from them (:func:`resolve_parameters`), so a notebook's own cell never decides
+anything in a profile run.
 """
 
 from __future__ import annotations
@@ -24,16 +32,147 @@ from typing import Any
 
 from pixsim.config import ConfigError, TrainConfig, unknown_name_error
 
-__all__ = ["NOTEBOOK_PARAMETERS", "user_parameters", "check_parameters", "check_notebook", "train_config",
+__all__ = ["NOTEBOOK_PARAMETERS", "ROBUSTNESS_DEFAULTS", "SIMILARITY_DEFAULTS", "RESULTS_DEFAULTS",
+           "PARAMETER_HELP", "parameter_help", "parameters_cell", "library_defaults", "resolve_parameters", "user_parameters", "check_parameters", "check_notebook", "train_config",
            "notebook_defaults"]
 
+_TRAIN_DEFAULTS = TrainConfig()
+
+#: The robustness notebook's defaults: what ``pixsim attack`` evaluates when given only a checkpoint
+#: (the paper suite, PAPER.md section 5, on the full test set). ``checkpoint`` has no default (a run
+#: must name one); ``source_checkpoint`` "" means no transferred FGSM.
+ROBUSTNESS_DEFAULTS: dict[str, Any] = {
+    "checkpoint": "",
+    "source_checkpoint": "",
+    "suite": "paper",
+    "test_limit": None,
+    "data_root": None,
+    "device": "auto",
+    "seed": 0,
+    "out_csv": "robustness.csv",
+    "run_name": "",
+    "experiment": "",
+    "condition": "",
+    "group": "",
+    "profile": "",
+    "quiet": True,
+}
+
+#: The similarity notebook's defaults: TrainConfig's data set, N and threshold, and the paper's
+#: grid of thresholds (PAPER.md section 4).
+SIMILARITY_DEFAULTS: dict[str, Any] = {
+    "dataset": _TRAIN_DEFAULTS.dataset,
+    "n": _TRAIN_DEFAULTS.n_reg,
+    "thresholds": [0.2, 0.4, 0.6, 0.8],
+    "threshold": _TRAIN_DEFAULTS.threshold,
+    "show_n": 120,
+    "data_root": None,
+    "out_dir": ".",
+}
+
+#: The results notebook's defaults (an output folder of ``pixsim reproduce``).
+RESULTS_DEFAULTS: dict[str, Any] = {"results_dir": ".", "profile": ""}
+
+#: Each notebook's parameter names, in the order of its parameters cell.
 NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
     "train": tuple(f.name for f in dataclasses.fields(TrainConfig)),
-    "robustness": ("checkpoint", "source_checkpoint", "suite", "test_limit", "data_root", "device", "seed",
-                   "out_csv", "run_name", "experiment", "condition", "group", "profile", "quiet"),
-    "similarity": ("dataset", "n", "thresholds", "threshold", "show_n", "data_root", "out_dir"),
-    "results": ("results_dir", "profile"),
+    "robustness": tuple(ROBUSTNESS_DEFAULTS),
+    "similarity": tuple(SIMILARITY_DEFAULTS),
+    "results": tuple(RESULTS_DEFAULTS),
 }
+
+#: What each parameter of the robustness, similarity and results notebooks means (TrainConfig's
+#: fields carry their own help); the notebooks' parameters cells and the book's parameter tables
+#: show these texts.
+PARAMETER_HELP: dict[str, dict[str, str]] = {
+    "robustness": {
+        "checkpoint": "a checkpoint file or a finished run's directory (required)",
+        "source_checkpoint": "source model of transferred FGSM, a separately trained unregularized model (empty: "
+                             "transferred FGSM is skipped)",
+        "suite": "a named suite (pixsim attack --help) or a list of spec mappings",
+        "test_limit": "first N test images (None: the full test set)",
+        "data_root": "data directory (None: the training run's, then $PIXSIM_DATA and the known places)",
+        "device": "'auto', 'cpu', 'cuda' or 'cuda:N'",
+        "seed": "seed of the noise draws and the attacks' randomness",
+        "out_csv": "where the tidy rows are written",
+        "run_name": "label copied into every row",
+        "experiment": "label copied into every row",
+        "condition": "label copied into every row",
+        "group": "label copied into every row",
+        "profile": "label copied into every row",
+        "quiet": "no progress bars",
+    },
+    "similarity": {
+        "dataset": "any pixsim data set name",
+        "n": "number N of regularization images (the first N training images)",
+        "thresholds": "thresholds Th whose pair fractions are tabulated",
+        "threshold": "Th of the S^Th picture",
+        "show_n": "images in the S^Th picture (sorted by class)",
+        "data_root": "data directory (None: $PIXSIM_DATA, then the known places)",
+        "out_dir": "where similarity_fractions.csv is written",
+    },
+    "results": {
+        "results_dir": "output folder of pixsim reproduce",
+        "profile": "profile name, for the record",
+    },
+}
+
+
+def parameter_help(kind: str) -> dict[str, str]:
+    """Name -> meaning of every parameter of notebook ``kind`` (``train``: TrainConfig's help)."""
+    if kind == "train":
+        return {f.name: str(f.metadata.get("help", "")) for f in dataclasses.fields(TrainConfig)}
+    return dict(PARAMETER_HELP[kind])
+
+
+def parameters_cell(kind: str) -> str:
+    """The source of notebook ``kind``'s cell tagged ``parameters``: every parameter at its
+    library default (:func:`library_defaults`) with its meaning as a comment. The notebooks hold
+    exactly this text (``tests/test_protocol.py``), so a notebook run by hand with papermill and
+    ``pixsim train`` / ``pixsim attack`` start from the same values."""
+    head = {
+        "train": ["# Parameters: every TrainConfig field (pixsim/config.py), same name, meaning and default",
+                  "# (the paper's CIFAR-10 protocol; `pixsim train --help`). A profile run of `pixsim reproduce`",
+                  "# sets every one of them. A few-minute CPU example: -f notebooks/examples/train_demo.yaml."],
+        "robustness": ["# Parameters, at the library's defaults (pixsim.parameters.ROBUSTNESS_DEFAULTS: the paper",
+                       "# suite on the full test set, as `pixsim attack`). A profile run sets every one of them."],
+        "similarity": ["# Parameters, at the library's defaults (pixsim.parameters.SIMILARITY_DEFAULTS). A profile",
+                       "# run sets every one of them."],
+        "results": ["# Parameters (pixsim.parameters.RESULTS_DEFAULTS). A profile run sets both."],
+    }[kind]
+    helps = parameter_help(kind)
+    lines = list(head)
+    for name, value in library_defaults(kind).items():
+        lines.append(f"{name} = {value!r}  # {helps.get(name, '')}".rstrip())
+    return "\n".join(lines)
+
+
+def library_defaults(kind: str) -> dict[str, Any]:
+    """The library's default value of every parameter of notebook ``kind`` (a fresh copy).
+
+    ``train``: ``TrainConfig()``'s fields; the others: :data:`ROBUSTNESS_DEFAULTS`,
+    :data:`SIMILARITY_DEFAULTS`, :data:`RESULTS_DEFAULTS`. The notebooks' parameters cells hold
+    the same values.
+
+    Raises:
+        ValueError: an unknown notebook kind (the message lists the kinds).
+    """
+    import copy
+
+    tables = {"train": TrainConfig().to_dict(), "robustness": ROBUSTNESS_DEFAULTS,
+              "similarity": SIMILARITY_DEFAULTS, "results": RESULTS_DEFAULTS}
+    if kind not in tables:
+        raise ValueError(f"unknown notebook {kind!r}; expected one of {sorted(tables)}")
+    return copy.deepcopy(tables[kind])
+
+
+def resolve_parameters(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter of notebook ``kind``: :func:`library_defaults` with ``values`` on top, in
+    the notebook's order (unknown names are kept, after them, for the check to refuse)."""
+    out = library_defaults(kind)
+    out.update(values)
+    return out
+
 
 # names the IPython kernel defines in every notebook's namespace
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

@@ -34,6 +34,7 @@ import yaml
 
 from pixsim.enums import ChoiceEnum
 from pixsim.headline import HeadlineSpec, parse_headline
+from pixsim.parameters import resolve_parameters
 from pixsim.selection import SelectionSpec, parse_selection
 
 __all__ = [
@@ -290,12 +291,14 @@ def profile_from_dict(raw: dict[str, Any]) -> Profile:
 
 
 def _train_params(profile: Profile, exp: dict, overrides: dict, seed: int, run: str) -> dict:
+    """Every TrainConfig field of one run: the library's defaults, then the profile's ``train``,
+    the experiment's ``train``, the condition's (or source's) overrides, then what the grid sets."""
     params: dict[str, Any] = {}
     params.update(profile.train)
     params.update(exp.get("train") or {})
     params.update(overrides)
     params.update({"seed": seed, "run_name": run, "out_dir": "runs"})
-    return params
+    return resolve_parameters("train", params)
 
 
 def _role(params: dict) -> str:
@@ -306,8 +309,10 @@ def expand_grid(profile: Profile) -> list[NotebookStep]:
     """Expand a profile into its ordered list of steps (see the module docstring).
 
     Step parameters use paths relative to the output directory (``runs/...``, ``analysis``);
-    :mod:`pixsim.reproduce` makes them absolute. Train-step parameters are exactly TrainConfig
-    fields; robustness-step parameters are those of ``notebooks/robustness.ipynb``.
+    :mod:`pixsim.reproduce` makes them absolute. Every step carries every parameter of its
+    notebook, resolved from the library's defaults (:func:`pixsim.parameters.resolve_parameters`:
+    ``TrainConfig`` for a training step) with the profile's values on top, so what a step runs
+    with never depends on a notebook's own parameters cell.
     """
     steps: list[NotebookStep] = []
     eval_steps: list[str] = []
@@ -346,17 +351,17 @@ def expand_grid(profile: Profile) -> list[NotebookStep]:
                     "seed": seed,
                 })
                 deps = (training.name,) + ((source_step.name,) if source_step else ())
-                eval_step = NotebookStep(f"{run}/robustness", run, StepKind.ROBUSTNESS, eval_params,
-                                 deps, labels)
+                eval_step = NotebookStep(f"{run}/robustness", run, StepKind.ROBUSTNESS,
+                                         resolve_parameters("robustness", eval_params), deps, labels)
                 steps += [training, eval_step]
                 eval_steps.append(eval_step.name)
     sim_params = dict(profile.similarity)
     sim_params.update({"out_dir": "analysis"})
-    steps.append(NotebookStep("analysis/similarity", "analysis", StepKind.SIMILARITY, sim_params, (),
-                      {"role": "analysis"}))
+    steps.append(NotebookStep("analysis/similarity", "analysis", StepKind.SIMILARITY,
+                              resolve_parameters("similarity", sim_params), (), {"role": "analysis"}))
     steps.append(NotebookStep("analysis/results", "analysis", StepKind.RESULTS,
-                      {"results_dir": ".", "profile": profile.name},
-                      tuple(eval_steps) + ("analysis/similarity",), {"role": "analysis"}))
+                              resolve_parameters("results", {"results_dir": ".", "profile": profile.name}),
+                              tuple(eval_steps) + ("analysis/similarity",), {"role": "analysis"}))
     return steps
 
 
