@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "train": ("pixsim.training", "train one model (CE + alpha * similarity loss)"),
     "attack": ("pixsim.robustness.suite", "evaluate a checkpoint against an attack suite"),
     "reproduce": ("pixsim.reproduce_command", "run a profile's grid with papermill, then build the book"),
+    "record": ("pixsim.records", "write a record of an output folder, or verify a record (checksums, rerun)"),
 }
 
 #: What counts as a user error (bad values, files, data): reported in one line, exit code 2.
