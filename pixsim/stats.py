@@ -3,7 +3,8 @@
 - :func:`summarize`: mean, standard deviation (ddof=1) and number of seeds per group.
 - :func:`compare_conditions`: baseline vs each other condition, Welch's t-test and the
   Mann-Whitney U test (``scipy.stats``), with n per side.
-- :func:`paper_headline_table`: PAPER.md section 6 as data, with its citation.
+- :func:`paper_headline_table`: the paper's headline table (``pixsim/paper_results.csv``, see
+  :mod:`pixsim.paper`; book/paper.md, section 'Published results') as data, with its citation.
 - :func:`paper_comparison`: our headline numbers beside the paper's, only where the
   classification and regularization data sets match; otherwise a row says why not.
 - :func:`effects`: each condition against the baseline per headline measure: Welch's 95%
@@ -22,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from pixsim.paper import PAPER_CITATION, paper_results, paper_value
+
 __all__ = [
     "PAPER_CITATION", "paper_headline_table", "paper_headline_wide", "summarize", "format_mean_sd",
     "two_sample_tests", "compare_conditions", "paper_comparison", "offdiagonal", "threshold_fractions",
@@ -29,29 +32,38 @@ __all__ = [
     "minimal_detectable_difference"
 ]
 
-PAPER_CITATION = (
-    "Attias, Pehlevan & Obeid, Pixel-Based Similarities as an Alternative to Neural Data for "
-    "Improving Convolutional Neural Network Adversarial Robustness, arXiv:2410.03952 (v3), "
-    "section 6 / figures; values read from figures, +-0.02"
-)
+# The paper's numbers live in pixsim/paper_results.csv (pixsim.paper); the headline table is its
+# rows ``cifar10.headline.<regularization data>.<measure>`` (grayscale CIFAR-10, ResNet18,
+# alpha and Th of the protocol rows; a range -> low/high, a single value -> low = high).
+_HEADLINE_PREFIX = "cifar10.headline."
 
-# PAPER.md section 6: grayscale CIFAR-10, ResNet18, alpha 10, Th 0.8 (ranges -> lo/hi).
-# (regularization data, metric, low, high); Boundary is the median ||delta||_2^2 / D.
-_PAPER_ROWS = [
-    ("none", "clean", 0.88, 0.88), ("none", "gaussian@0.1", 0.14, 0.14),
-    ("none", "transfer_fgsm@0.02", 0.31, 0.31), ("none", "boundary_mse", 2.8e-3, 2.8e-3),
-    ("cifar10", "clean", 0.83, 0.86), ("cifar10", "gaussian@0.1", 0.42, 0.42),
-    ("cifar10", "transfer_fgsm@0.02", 0.56, 0.56), ("cifar10", "boundary_mse", 6.0e-3, 6.0e-3),
-    ("cifar100", "clean", 0.83, 0.86), ("cifar100", "gaussian@0.1", 0.40, 0.40),
-    ("cifar100", "transfer_fgsm@0.02", 0.53, 0.53), ("cifar100", "boundary_mse", 4.6e-3, 4.6e-3),
-    ("image_folder", "clean", 0.83, 0.86), ("image_folder", "gaussian@0.1", 0.40, 0.40),
-    ("image_folder", "transfer_fgsm@0.02", 0.53, 0.53),
-    ("image_folder", "boundary_mse", 5.2e-3, 5.2e-3),
-]
+
+def _paper_rows() -> list[tuple[str, str, float, float]]:
+    """(regularization data, metric, low, high) of the paper's headline table, in file order;
+    Boundary is the median ||delta||_2^2 / D."""
+    t = paper_results()
+    t = t[t.quantity.str.startswith(_HEADLINE_PREFIX)]
+    if t.empty:
+        raise ValueError(f"no {_HEADLINE_PREFIX}* rows in the paper's data file")
+    return [(r.reg_dataset, r.measure, float(r.value if math.isnan(r.low) else r.low),
+             float(r.value if math.isnan(r.high) else r.high)) for r in t.itertuples()]
+
+
+_PAPER_ROWS = _paper_rows()
+
+
+def _paper_alpha_threshold(reg: str) -> tuple[float, float | None]:
+    """The paper's alpha and Th for CIFAR-10 classification with regularization data ``reg``
+    (0 and None for ``none``), from the protocol rows of the data file."""
+    if reg == "none":
+        return 0.0, None
+    name = "imagenet" if reg == "image_folder" else reg
+    return (paper_value(f"protocol.alpha.cifar10-{name}"), paper_value(f"protocol.threshold.cifar10-{name}"))
 
 
 def paper_headline_table() -> pd.DataFrame:
-    """The paper's headline table (PAPER.md section 6) as tidy rows.
+    """The paper's headline table (book/paper.md, section 'Published results') as tidy rows, read
+    from ``pixsim/paper_results.csv``.
 
     Columns: dataset (``cifar10``), arch (``resnet18``), reg_dataset (``none`` = unregularized,
     ``image_folder`` = ImageNet), alpha, threshold, metric (``clean``, ``gaussian@0.1``,
@@ -59,17 +71,17 @@ def paper_headline_table() -> pd.DataFrame:
     Accuracies are fractions in [0, 1]; epsilons in pixel units [0, 1].
     """
     rows = []
-    for reg, metric, lo, hi in _PAPER_ROWS:
+    for reg, metric, lo, hi in _paper_rows():
         rows.append({
             "dataset": "cifar10", "arch": "resnet18", "reg_dataset": reg,
-            "alpha": 0.0 if reg == "none" else 10.0, "threshold": None if reg == "none" else 0.8,
+            "alpha": _paper_alpha_threshold(reg)[0], "threshold": _paper_alpha_threshold(reg)[1],
             "metric": metric, "paper_low": lo, "paper_high": hi, "source": PAPER_CITATION,
         })
     return pd.DataFrame(rows)
 
 
 def paper_headline_wide() -> pd.DataFrame:
-    """The paper's headline table in the layout of PAPER.md section 6 (one row per
+    """The paper's headline table in the layout of book/paper.md, section 'Published results' (one row per
     regularization data set, ranges written ``lo-hi``), for display."""
     df = paper_headline_table()
 
