@@ -350,7 +350,8 @@ def record_from_output(out_dir: str | Path, dest: str | Path, *, name: str, comm
     ``TrainConfig`` field, ``config_json`` (the config exactly, for a rerun), clean test accuracy,
     training seconds and the run record's checksums), ``history.csv`` (every run's per-epoch
     rows, with ``run``), ``steps.csv`` (each step of ``reproduce.json``: status and seconds) and,
-    when present, ``effects.csv`` (the analysis' effect table); files: ``profile.yaml``.
+    when present, ``effects.csv`` (the analysis' effect table); files: ``profile.yaml``. A run's
+    labels come from ``reproduce.json``'s steps (``steps.csv`` has them per step).
 
     ``wall_seconds`` defaults to the last ``pixsim reproduce`` invocation's ``total_seconds``.
 
@@ -367,9 +368,10 @@ def record_from_output(out_dir: str | Path, dest: str | Path, *, name: str, comm
     labels: dict[str, dict[str, Any]] = {}
     step_rows = []
     for step in manifest.get("steps", []):
+        lab = dict(step.get("labels") or {})
         step_rows.append({"step": step.get("step"), "run": step.get("run"), "kind": step.get("kind"),
-                          "status": step.get("status"), "seconds": step.get("seconds"),
-                          "error": step.get("error") or ""})
+                          **{key: lab.get(key) for key in LABELS}, "status": step.get("status"),
+                          "seconds": step.get("seconds"), "error": step.get("error") or ""})
         if step.get("kind") == "train":
             labels[str(step.get("run"))] = dict(step.get("labels") or {})
     runs, histories = [], []
@@ -400,8 +402,8 @@ def record_from_output(out_dir: str | Path, dest: str | Path, *, name: str, comm
     results = pd.read_csv(analysis) if analysis.is_file() else store.gather_results(out)
     tables: dict[str, pd.DataFrame] = {"results": results, "runs": pd.DataFrame(runs),
                                        "history": pd.concat(histories, ignore_index=True, sort=False),
-                                       "steps": pd.DataFrame(step_rows, columns=["step", "run", "kind", "status",
-                                                                                  "seconds", "error"])}
+                                       "steps": pd.DataFrame(step_rows, columns=["step", "run", "kind", *LABELS,
+                                                                                  "status", "seconds", "error"])}
     if (out / "analysis" / "effects.csv").is_file():
         tables["effects"] = pd.read_csv(out / "analysis" / "effects.csv")
     extra = {"profile.yaml": out / "profile.yaml"} if (out / "profile.yaml").is_file() else {}
