@@ -22,7 +22,9 @@ Generated pages (always all present, so the table of contents never breaks):
   sources (:func:`paper_source`), or a page saying where it is;
 - ``parameters.md``: every notebook's papermill parameters with their defaults and comments
   (the rerun page includes it), read from the notebooks of the sources;
-- ``source.md``: the revision of the sources the book was built from (the first page ends with it).
+- ``source.md``: the revision of the sources the book was built from (the first page ends with it);
+- ``claims.md`` (with ``claims_figure.png``): the claims table and lead figure of the decisive
+  record of the sources (the first page opens with it, :func:`claims_page`).
 
 Math renders offline: :func:`prepare` copies MathJax 3 (the files of the ``sphinx-mathjax-offline``
 package, :func:`mathjax_source`) into the book's ``book/_static/mathjax/`` and ``_config.yml``
@@ -92,8 +94,21 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     (gen / "paper.md").write_text(paper_page(sources))
     (gen / "parameters.md").write_text(parameters_page(sources / "notebooks"))
     (gen / "source.md").write_text(source_page(sources))
+    (gen / "claims.md").write_text(claims_page(sources, gen))
     install_mathjax(root)
     return root
+
+
+def claims_page(sources: str | Path, gen: Path) -> str:
+    """The first page's opening (``claims.md``): the claims table of the decisive record of the
+    sources (``records/decisive/``) and its lead figure (:func:`pixsim.headline.claims_page`); one
+    line when the record is absent, one line naming the error when it cannot be read."""
+    from pixsim.headline import claims_page as page
+
+    try:
+        return page(Path(sources) / "records" / "decisive", gen)
+    except (OSError, ValueError, KeyError) as exc:
+        return f"*The claims table could not be generated from `records/decisive/`: {exc}*\n"
 
 
 def mathjax_source() -> Path | None:
@@ -401,7 +416,7 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
                                     "(`pixsim.book.prepare`).*\n"),
                        ("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
                                          "without its sources.*\n"),
-                       ("source.md", "")):
+                       ("source.md", ""), ("claims.md", "")):
         if not (gen / name).exists():
             (gen / name).write_text(text)
     return written

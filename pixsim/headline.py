@@ -30,7 +30,9 @@ into differences with intervals; :func:`verdict_paragraph` writes the verdict fr
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -69,7 +71,7 @@ FAMILY_LABELS = {
     "boundary": ("Boundary attack (median ||delta||^2/D)", ""),
 }
 # the direction of the paper's claim per family: +1 the regularized model scores higher
-# (PAPER.md section 6: clean accuracy falls a little, noise and transferred-FGSM accuracy and the
+# (book/paper.md, section 'Published results': clean accuracy falls a little, noise and transferred-FGSM accuracy and the
 # Boundary perturbation rise); families the paper does not evaluate are absent.
 _HEADLINE = stats.paper_directions()  # from the paper's headline table: clean, gaussian, transfer_fgsm, boundary_mse
 PAPER_DIRECTIONS = {"clean": _HEADLINE["clean"], "gaussian": _HEADLINE["gaussian"],
@@ -375,3 +377,360 @@ def verdict_markdown(effects: pd.DataFrame, *, profile: str = "", baseline: str 
 def _join(names: Sequence[str]) -> str:
     names = list(dict.fromkeys(names))
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# -- the claims table: the paper's claims, one row each -------------------------------------------
+#: Significance level of the claims table's decision (Holm-adjusted p below it).
+CLAIMS_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper that the book tests (a row of :func:`claims_table`).
+
+    Attributes:
+        key: stable id of the row.
+        families: effect families (``family`` of :func:`pixsim.stats.effects`) that measure it,
+            the first one present wins.
+        measures: the measure of those families (``clean``, ``area``, ``boundary``, ``minimal``).
+        name: what the row says the measure is.
+        statement: the paper's statement, in words (its numbers come from ``paper_results.csv``).
+        direction: the paper's direction (+1: the regularized models score higher; -1 lower);
+            None: not a claim of the paper (a row shown beside the claims, marked so).
+        paper_measure: the measure id of the paper's published number (``paper_results.csv``'s
+            ``measure``), "" when it has none.
+    """
+
+    key: str
+    families: tuple[str, ...]
+    measures: tuple[str, ...]
+    name: str
+    statement: str
+    direction: int | None
+    paper_measure: str = ""
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("clean", ("clean",), ("clean",), "Clean accuracy", "a small cost: lower clean accuracy",
+          PAPER_DIRECTIONS["clean"], "clean"),
+    Claim("gaussian", ("gaussian",), ("area",), "Gaussian noise: area under accuracy vs σ",
+          "more robust to random noise", PAPER_DIRECTIONS["gaussian"], "gaussian@0.1"),
+    Claim("uniform", ("uniform",), ("area",), "Uniform noise: area under accuracy vs ε",
+          "more robust to random noise", PAPER_DIRECTIONS["uniform"]),
+    Claim("salt_and_pepper", ("salt_and_pepper",), ("area",), "Salt-and-pepper noise: area under accuracy vs p",
+          "more robust to random noise", PAPER_DIRECTIONS["salt_and_pepper"]),
+    Claim("transfer_fgsm", ("transfer_fgsm",), ("area",), "Transferred FGSM: area under accuracy vs ε",
+          "more robust to FGSM transferred from an unregularized model", PAPER_DIRECTIONS["transfer_fgsm"],
+          "transfer_fgsm@0.02"),
+    Claim("minimal", ("ddn", "boundary"), ("minimal", "boundary"),
+          "Minimal perturbation: median ‖δ‖²₂/D", "larger perturbations needed (decision-based Boundary attack)",
+          PAPER_DIRECTIONS["boundary"], "boundary_mse"),
+    Claim("pgd", ("pgd",), ("area",), "White-box PGD: area under accuracy vs ε",
+          "none: not a claim of the paper (it has no white-box attack)", None),
+)
+
+_WORDS = {1: "confirmed", -1: "contradicted", 0: "not resolved"}
+
+
+def decision_interval(base: Sequence[float], reg: Sequence[float], p: float, p_holm: float, *,
+                      alpha: float = CLAIMS_ALPHA) -> tuple[float, float, float]:
+    """The interval of the difference ``mean(reg) - mean(base)`` that agrees with the Holm decision.
+
+    Holm's step-down procedure rejects a measure when its adjusted p-value ``p_holm`` is below
+    ``alpha``; ``p_holm = c * p`` for a multiplier ``c >= 1`` (the number of measures still in the
+    tier at its step, or a larger one carried down). Welch's interval at the level
+    ``1 - alpha * p / p_holm`` (= ``1 - alpha / c``) therefore excludes zero exactly when
+    ``p < alpha / c``, i.e. when ``p_holm < alpha``: the interval and the word never disagree.
+    With one measure in a tier (``c = 1``) it is the plain 95% interval.
+
+    Args:
+        base, reg: one value per seed of each side (NaN dropped).
+        p, p_holm: the Welch p-value and its Holm-adjusted value (:func:`pixsim.stats.effects`).
+        alpha: the decision's level.
+
+    Returns:
+        (low, high, level); NaNs (and the level NaN) when no interval exists (fewer than 2 seeds
+        a side or no spread).
+    """
+    if not (np.isfinite(p) and np.isfinite(p_holm)):
+        return float("nan"), float("nan"), float("nan")
+    ratio = p / p_holm if p_holm > 0 else 1.0
+    level = 1.0 - alpha * min(1.0, max(ratio, 0.0))
+    w = stats.welch_interval(base, reg, level)
+    return w["ci_low"], w["ci_high"], level
+
+
+def _paper_numbers(claim: Claim, dataset: str | None, reg_dataset: str | None) -> str:
+    """The paper's published baseline -> regularized numbers for ``claim`` on this data-set pair,
+    "" when the paper has none for it (e.g. its CIFAR numbers for Fashion-MNIST data)."""
+    if not claim.paper_measure or not dataset:
+        return ""
+    try:
+        from pixsim.paper import paper_results
+        df = paper_results()
+    except (ImportError, OSError, ValueError):
+        return ""
+    rows = df[(df["kind"] == "result") & (df["dataset"] == dataset) & (df["measure"] == claim.paper_measure)]
+    base, reg = rows[rows["reg_dataset"] == "none"], rows[rows["reg_dataset"] == (reg_dataset or "")]
+    if base.empty or reg.empty:
+        return ""
+    where = claim.paper_measure.split("@")
+    at = f" at {where[1]}" if len(where) > 1 else ""
+    return f"{base['value'].iloc[0]:.3g} → {reg['value'].iloc[0]:.3g}{at}"
+
+
+def claims_table(effects: pd.DataFrame, values: pd.DataFrame | None = None, *, dataset: str | None = None,
+                 reg_dataset: str | None = None, extra: pd.DataFrame | None = None,
+                 alpha: float = CLAIMS_ALPHA) -> pd.DataFrame:
+    """One row per claim of :data:`CLAIMS` for one comparison (one experiment, one regularized
+    condition against its baseline), from the verdict's effect rows.
+
+    Args:
+        effects: :func:`pixsim.stats.effects` rows of one comparison (the verdict's: Holm within
+            the tiers), columns ``family``, ``measure``, ``diff``, ``ci_low``, ``ci_high``, ``p``,
+            ``p_holm``, ``n_baseline``, ``n`` (and ``experiment``, ``condition``).
+        values: the per-run values the effects came from (:func:`headline_values`); with them
+            the interval shown is :func:`decision_interval`'s, without them the 95% interval.
+        dataset, reg_dataset: the comparison's data sets, to find the paper's numbers for them.
+        extra: effect rows for a claim that the verdict's measures lack (e.g. DDN's minimal
+            perturbation, tested on its own, outside the tiers), same columns; marked in ``note``.
+        alpha: the decision's level.
+
+    Returns:
+        Columns ``key``, ``measure`` (the row's name), ``paper`` (the statement), ``paper_number``
+        (baseline -> regularized, "" when the paper has none for these data), ``diff``, ``low``,
+        ``high``, ``level`` (of the interval shown), ``p_holm``, ``n`` (seeds per condition, text),
+        ``word`` (``confirmed`` / ``contradicted`` / ``not resolved``; for a row that is not a
+        claim: ``higher`` / ``lower`` / ``not resolved``), ``claim`` (False for such a row),
+        ``note`` (why a row is not resolved although its 95% interval excludes zero, or that it
+        was not measured, or how it was tested).
+    """
+    rows = []
+    for claim in CLAIMS:
+        hit, note = None, ""
+        for source, marker in ((effects, ""), (extra, "tested on its own, outside the verdict's Holm tiers")):
+            if source is None or source.empty:
+                continue
+            for fam in claim.families:
+                sel = source[(source["family"] == fam) & (source["measure"].isin(claim.measures))]
+                if len(sel):
+                    hit, note = sel.iloc[0], marker
+                    break
+            if hit is not None:
+                break
+        row = {"key": claim.key, "measure": claim.name, "paper": claim.statement, "claim": claim.direction is not None,
+               "paper_number": _paper_numbers(claim, dataset, reg_dataset), "diff": np.nan, "low": np.nan,
+               "high": np.nan, "level": np.nan, "p_holm": np.nan, "n": "", "word": "not resolved", "note": ""}
+        if hit is None:
+            row["note"] = "not measured in this record"
+            rows.append(row)
+            continue
+        p, ph = float(hit.get("p", np.nan)), float(hit.get("p_holm", np.nan))
+        low, high, level = float(hit["ci_low"]), float(hit["ci_high"]), 1 - alpha
+        if values is not None and not values.empty and "metric" in hit and not note:
+            mine = values[values["metric"] == hit["metric"]]
+            for col in ("experiment",):
+                if col in hit and col in mine:
+                    mine = mine[mine[col] == hit[col]]
+            cond = hit.get("condition", "")
+            base = mine.loc[mine["condition"] == "baseline", "value"].to_numpy(float)
+            reg = mine.loc[mine["condition"] == cond, "value"].to_numpy(float)
+            if len(base) and len(reg):
+                low, high, level = decision_interval(base, reg, p, ph, alpha=alpha)
+        resolved = np.isfinite(ph) and ph < alpha and np.isfinite(low) and (low > 0 or high < 0)
+        sign = (1 if hit["diff"] > 0 else -1) if resolved else 0
+        if claim.direction is None:
+            word = {1: "higher", -1: "lower", 0: "not resolved"}[sign]
+        else:
+            word = _WORDS[sign * claim.direction if sign else 0]
+        n = sorted({int(hit["n_baseline"]), int(hit["n"])})
+        row.update(diff=float(hit["diff"]), low=low, high=high, level=level, p_holm=ph, word=word,
+                   n="-".join(map(str, n)), note=note)
+        unadjusted = float(hit["ci_low"]) > 0 or float(hit["ci_high"]) < 0
+        if not resolved and unadjusted and np.isfinite(ph):
+            row["note"] = ((note + "; ") if note else "") + (
+                f"its unadjusted 95% interval [{float(hit['ci_low']):+.3f}, {float(hit['ci_high']):+.3f}] excludes "
+                f"zero, but after Holm's correction p = {ph:.2g} ≥ {alpha:g}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(r: pd.Series) -> str:
+    if not np.isfinite(r["diff"]):
+        return "—"
+    if not (np.isfinite(r["low"]) and np.isfinite(r["high"])):
+        return f"{r['diff']:+.3f} (no interval)"
+    digits = 3 if max(abs(r["low"]), abs(r["high"])) >= 1e-3 else 5
+    return f"{r['diff']:+.{digits}f} [{r['low']:+.{digits}f}, {r['high']:+.{digits}f}]"
+
+
+_CODE_RE = re.compile(r"`([^`]+)`")
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def claims_html(table: pd.DataFrame, *, caption: str = "") -> str:
+    """The claims table as an HTML table of class ``claims-table`` (the book's first element),
+    then one sentence saying what decides the word and which interval is shown, and the rows'
+    notes. ``table``: :func:`claims_table`."""
+    head = ("<tr><th>measure</th><th>the paper</th><th>difference, regularized − baseline "
+            "[interval]</th><th>Holm p</th><th>verdict</th></tr>")
+    body = []
+    for _, r in table.iterrows():
+        paper = _escape(r["paper"]) + (f" ({_escape(r['paper_number'])})" if r["paper_number"] else "")
+        mark = "" if r["claim"] else " <em>(not a paper claim)</em>"
+        note = f"<br><small>{_escape(r['note'])}</small>" if r["note"] else ""
+        holm = f"{r['p_holm']:.2g}" if np.isfinite(r["p_holm"]) else "—"
+        word = f"<strong>{r['word']}</strong>" if r["claim"] else f"<em>{r['word']}</em>"
+        body.append(f"<tr><td>{_escape(r['measure'])}{mark}</td><td>{paper}</td><td>{_cell(r)}{note}</td>"
+                    f"<td>{holm}</td><td>{word}</td></tr>")
+    cap = _CODE_RE.sub(r"<code>\1</code>", _escape(caption))
+    cap = f"<caption>{cap}</caption>" if caption else ""
+    return (f'<table class="claims-table docutils align-default">{cap}<thead>{head}</thead><tbody>'
+            + "".join(body) + "</tbody></table>\n")
+
+
+def claims_sentence(table: pd.DataFrame, alpha: float = CLAIMS_ALPHA) -> str:
+    """What decides the word and what the interval is, in one sentence (generated from the rows:
+    it names the levels of the intervals shown)."""
+    levels = sorted({round(float(x), 4) for x in table["level"] if np.isfinite(x)})
+    shown = (f"Welch's interval at the level Holm's correction tested the measure at ({_levels(levels)}), which "
+             "excludes zero exactly when the word is not \"not resolved\"") if levels else "no interval"
+    return (f"**Confirmed** / **contradicted**: the Holm-adjusted p (within the verdict's tier of measures) is below "
+            f"{alpha:g} and the difference lies in / against the paper's direction; otherwise **not resolved**. "
+            f"The interval shown is {shown}; the results chapter gives the unadjusted 95% intervals.")
+
+
+def _levels(levels: list[float]) -> str:
+    text = [f"{100 * lv:.3g}%" for lv in levels]
+    return text[0] if len(text) == 1 else f"{text[0]} to {text[-1]}"
+
+
+def minimal_effects(results: pd.DataFrame, runs: pd.DataFrame, method: str = "ddn") -> pd.DataFrame:
+    """Effect rows (:func:`pixsim.stats.effects` columns) of the minimal-perturbation measure of
+    ``method`` (``ddn``): per run, the median ``||delta||_2^2 / D`` at the largest step count it
+    ran (:func:`pixsim.tables.minimal_rows`), each condition against the baseline per
+    experiment, one test per comparison (no correction: it is not one of the verdict's measures).
+    Empty when the results have no such rows."""
+    from pixsim import tables
+
+    rows = tables.minimal_rows(results)
+    rows = rows[rows["method"] == method] if len(rows) else rows
+    if rows.empty or "condition" not in rows:
+        return pd.DataFrame()
+    last = rows[rows["steps"] == rows.groupby("run_name")["steps"].transform("max")]
+    label = f"{method.upper()} minimal perturbation (median ||delta||^2/D, {int(last['steps'].max())} steps)"
+    vals = last.assign(family=method, measure="minimal", metric=f"{method}:minimal", label=label,
+                       value=last["median_mse"].astype(float))
+    if "experiment" not in vals:
+        vals = vals.assign(experiment="")
+    vals = vals[vals["condition"] != "source"]
+    out = stats.effects(vals, tier=None)
+    if out.empty:
+        return out
+    return out.assign(p_holm=out["p"])  # a test of its own: the adjusted p is the p
+
+
+def _comparison_data(part: pd.DataFrame, runs: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The classification and regularization data sets of a comparison's regularized runs."""
+    cond = part["condition"].iloc[0] if "condition" in part else None
+    sel = runs[runs["condition"] == cond] if cond is not None and "condition" in runs else runs
+    if "experiment" in part and "experiment" in sel:
+        sel = sel[sel["experiment"] == part["experiment"].iloc[0]]
+    def get(c: str) -> str | None:
+        return str(sel[c].dropna().iloc[0]) if c in sel and sel[c].notna().any() else None
+
+    return get("dataset"), get("reg_dataset") or get("dataset")
+
+
+DECISIVE_ABSENT = ("*The decisive record (`records/decisive/`) is not in this checkout, so the claims table that "
+                   "opens this book is missing; the verdict of the build you ran follows below.*\n")
+
+
+def claims_page(record_dir: str | Path, gen_dir: str | Path | None = None, *, figure_name: str = "claims_figure.png",
+                record_label: str = "") -> str:
+    """The book's opening (``generated/claims.md``): the claims table of the record at
+    ``record_dir`` (:func:`claims_table` per comparison, re-derived from the record's per-run
+    rows and its profile's headline measures), labelled with its seeds per condition, git
+    revision and date, then its lead figure (accuracy against epsilon of the headline attacks,
+    saved as ``gen_dir / figure_name``; none when ``gen_dir`` is None). A missing record gives
+    :data:`DECISIVE_ABSENT`."""
+    record_dir = Path(record_dir)
+    if not (record_dir / "manifest.json").is_file():
+        return DECISIVE_ABSENT
+    from pixsim import tables
+    from pixsim.profiles import load_profile
+    from pixsim.records import load_record
+
+    rec = load_record(record_dir)
+    results, runs = rec.table("results"), rec.table("runs")
+    if "run_name" not in runs and "run" in runs:
+        runs = runs.rename(columns={"run": "run_name"})
+    prof = load_profile(rec.file("profile.yaml"))
+    values = tables.headline_values(results, runs, prof.headline)
+    effects = stats.effects(values)
+    extra = minimal_effects(results, runs)
+    m = rec.manifest
+    rev = str(m.get("revision") or "?")[:7] + (" with uncommitted changes" if m.get("dirty") else "")
+    date = str(m.get("date") or "?")[:10]
+    name = record_label or f"`records/{record_dir.name}/`"
+    parts = []
+    keys = [c for c in ("experiment", "condition") if c in effects]
+    groups = list(effects.groupby(keys, sort=False)) if len(effects) and keys else []
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        names = dict(zip(keys, key))
+        ext = extra
+        for col, val in names.items():
+            if len(ext) and col in ext:
+                ext = ext[ext[col] == val]
+        dataset, reg = _comparison_data(part, runs)
+        table = claims_table(part, values, dataset=dataset, reg_dataset=reg, extra=ext)
+        n = _n_text(part)
+        data = f"{dataset} classified, {reg} pixel similarities" if dataset else ""
+        what = f" (experiment `{names['experiment']}`)" if len(groups) > 1 and "experiment" in names else ""
+        caption = (f"The paper's claims tested by the decisive record{what}: {n} seeds per condition, "
+                   f"`{names.get('condition', 'regularized')}` vs `baseline`; {data}; profile `{prof.name}`, "
+                   f"revision {rev}, {date}.")
+        parts.append(claims_html(table, caption=caption))
+    if not parts:
+        return (f"*The record {name} has no comparison of a regularized condition with a baseline: no claims "
+                "table.*\n")
+    text = "\n".join(parts) + "\n" + claims_sentence(table) + (
+        f" Re-derived from the per-run rows of {name} (`pixsim.headline.claims_page`).\n")
+    if gen_dir is not None:
+        text += "\n" + _record_lead_figure(results, prof, Path(gen_dir), figure_name, n, rev, date)
+    return text
+
+
+def _record_lead_figure(results: pd.DataFrame, prof: Any, gen_dir: Path, name: str, n: str, rev: str,
+                        date: str) -> str:
+    """Draw the record's lead figure into ``gen_dir / name`` and return its MyST figure block."""
+    from pixsim import figures, tables
+
+    curves = tables.curve_rows(results)
+    if curves.empty:
+        return ""
+    if "experiment" in curves:
+        curves = curves[curves["experiment"] == sorted(set(curves["experiment"]))[0]]
+    present = set(curves["attack"])
+    attacks = [c.attack for c in prof.headline.curves if c.attack in present] or sorted(present)
+    fig = figures.lead_figure(curves, attacks, col_wrap=min(len(attacks), 3))
+    if figures.is_note(fig):
+        return ""
+    figures.save_figure(fig, gen_dir / name)
+    names = ", ".join(_label_of(a) for a in attacks)
+    return (f"```{{figure}} generated/{name}\n:name: lead-figure\n:width: 100%\n:alt: Lead figure: accuracy "
+            f"against perturbation size under {names}, baseline and regularized models of the decisive record\n\n"
+            f"Accuracy against the size of the perturbation ({names}): mean over {n} seeds per condition "
+            f"(line) ± 1 sd (band), baseline vs regularized; decisive record, revision {rev}, {date}.\n```\n")
+
+
+def _label_of(attack: str) -> str:
+    try:
+        from pixsim.glossary import label
+        return label(attack)
+    except (ImportError, KeyError, ValueError):
+        return FAMILY_LABELS.get(attack, (attack.replace("_", " "), ""))[0]

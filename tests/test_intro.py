@@ -1,0 +1,188 @@
+"""The book's opening: the claims table (pixsim.headline.claims_table / claims_page) on synthetic
+per-run values with clear, absent and reversed effects, the interval that agrees with the Holm
+decision, and the intro's first elements in the generated markdown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pixsim import headline, stats
+
+REPO = Path(__file__).resolve().parents[1]
+N = 10
+
+
+def _values(shifts: dict[str, float], sd: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """Per-run headline values: for each family (``clean`` or a curve family's area) the baseline
+    around 0.5 and the regularized runs shifted by ``shifts[family]``; ``N`` seeds a side."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for family, shift in shifts.items():
+        measure = "clean" if family == "clean" else "area"
+        metric = "clean" if family == "clean" else f"{family}:area"
+        for cond, delta in (("baseline", 0.0), ("regularized", shift)):
+            noise = rng.normal(0, sd, N)
+            noise -= noise.mean()  # the sample mean difference is exactly the shift
+            for s in range(N):
+                rows.append({"run_name": f"{cond}-s{s}", "experiment": "e", "condition": cond, "seed": s,
+                             "family": family, "measure": measure, "tier": "primary", "metric": metric,
+                             "label": family, "epsilon": np.nan, "value": 0.5 + delta + noise[s]})
+    return pd.DataFrame(rows)
+
+
+def _row(table: pd.DataFrame, key: str) -> pd.Series:
+    return table.set_index("key").loc[key]
+
+
+def test_clear_effects_in_the_papers_direction_are_confirmed():
+    values = _values({"clean": -0.05, "gaussian": 0.1, "uniform": 0.1, "salt_and_pepper": 0.1,
+                      "transfer_fgsm": 0.1, "pgd": 0.05})
+    table = headline.claims_table(stats.effects(values), values)
+    for key in ("clean", "gaussian", "uniform", "salt_and_pepper", "transfer_fgsm"):
+        r = _row(table, key)
+        assert r["word"] == "confirmed", (key, r.to_dict())
+        assert r["diff"] == pytest.approx(-0.05 if key == "clean" else 0.1)
+        assert r["low"] <= r["diff"] <= r["high"]
+    pgd = _row(table, "pgd")
+    assert not pgd["claim"] and pgd["word"] == "higher"  # not a claim of the paper: a direction only
+    assert _row(table, "minimal")["note"] == "not measured in this record"
+
+
+def test_reversed_effects_are_contradicted_and_null_effects_not_resolved():
+    values = _values({"clean": 0.05, "gaussian": -0.1, "uniform": 0.0, "transfer_fgsm": 0.0}, sd=0.02)
+    table = headline.claims_table(stats.effects(values), values)
+    assert _row(table, "clean")["word"] == "contradicted"  # the paper: a cost; here: higher
+    assert _row(table, "gaussian")["word"] == "contradicted"
+    assert _row(table, "uniform")["word"] == "not resolved"
+    assert _row(table, "transfer_fgsm")["word"] == "not resolved"
+
+
+def test_absent_measures_are_not_resolved_with_a_note_and_no_number():
+    values = _values({"clean": -0.05})
+    table = headline.claims_table(stats.effects(values), values)
+    for key in ("gaussian", "uniform", "salt_and_pepper", "transfer_fgsm", "minimal", "pgd"):
+        r = _row(table, key)
+        assert r["word"] == "not resolved" and r["note"] == "not measured in this record"
+        assert np.isnan(r["diff"])
+    html = headline.claims_html(table)
+    assert html.count("<tr>") == len(headline.CLAIMS) + 1 and 'class="claims-table' in html
+
+
+def test_the_interval_shown_agrees_with_the_holm_decision():
+    # one clear effect and several borderline ones: Holm's correction leaves some of the borderline
+    # ones unresolved although their unadjusted 95% interval excludes zero
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        shifts = {f: float(rng.uniform(0.0, 0.02)) for f in ("gaussian", "uniform", "salt_and_pepper",
+                                                             "transfer_fgsm", "pgd")}
+        shifts["clean"] = -0.05
+        values = _values(shifts, sd=0.02, seed=trial)
+        effects = stats.effects(values)
+        table = headline.claims_table(effects, values)
+        for _, r in table.iterrows():
+            if not np.isfinite(r["diff"]):
+                continue
+            excludes = r["low"] > 0 or r["high"] < 0
+            assert excludes == (r["p_holm"] < headline.CLAIMS_ALPHA), r.to_dict()
+            assert excludes == (r["word"] not in ("not resolved",)), r.to_dict()
+            e = effects.set_index("family").loc[r["key"] if r["key"] != "clean" else "clean"]
+            unadjusted = e["ci_low"] > 0 or e["ci_high"] < 0
+            if unadjusted and not excludes:  # the row says why it is not resolved
+                assert "Holm" in r["note"]
+
+
+def test_decision_interval_is_the_95_interval_for_a_single_test():
+    a, b = [0.1, 0.2, 0.15, 0.12], [0.3, 0.25, 0.35, 0.28]
+    w = stats.welch_interval(a, b)
+    low, high, level = headline.decision_interval(a, b, w["p"], w["p"])
+    assert level == pytest.approx(0.95)
+    assert (low, high) == pytest.approx((w["ci_low"], w["ci_high"]))
+    low3, high3, level3 = headline.decision_interval(a, b, w["p"], min(1.0, 3 * w["p"]))
+    assert level3 == pytest.approx(1 - 0.05 / 3) and low3 < low and high3 > high
+
+
+def test_the_papers_number_is_shown_only_for_its_data_sets():
+    values = _values({"clean": -0.05, "gaussian": 0.1})
+    effects = stats.effects(values)
+    fm = headline.claims_table(effects, values, dataset="fashion_mnist", reg_dataset="fashion_mnist")
+    assert (fm["paper_number"] == "").all()
+    cifar = headline.claims_table(effects, values, dataset="cifar10", reg_dataset="cifar10")
+    from pixsim.paper import paper_value
+
+    number = _row(cifar, "gaussian")["paper_number"]
+    assert f"{paper_value('cifar10.headline.none.gaussian@0.1'):.3g}" in number
+    assert f"{paper_value('cifar10.headline.cifar10.gaussian@0.1'):.3g}" in number
+
+
+def test_a_missing_record_says_so_in_one_line(tmp_path):
+    text = headline.claims_page(tmp_path / "decisive")
+    assert text == headline.DECISIVE_ABSENT and len(text.strip().splitlines()) == 1
+
+
+def _first_screen_markdown(gen: Path) -> str:
+    """The intro with its generated includes inlined, as MyST would read it."""
+    intro = (REPO / "book" / "intro.md").read_text()
+
+    def inline(m):
+        path = REPO / "book" / m.group(1) if not (gen / Path(m.group(1)).name).exists() else gen / Path(m.group(1)).name
+        return path.read_text() if path.exists() else ""
+
+    return re.sub(r"```\{include\} (\S+)\n```", inline, intro)
+
+
+def test_the_intro_opens_with_the_claims_table_then_the_lead_figure(tmp_path):
+    """The intro's first elements after its title are the claims table and the lead figure (the
+    browser check measures that both lie in the first 900 px)."""
+    record = _synthetic_record(tmp_path)
+    gen = tmp_path / "generated"
+    gen.mkdir()
+    (gen / "claims.md").write_text(headline.claims_page(record, gen))
+    text = _first_screen_markdown(gen)
+    body = text.split("\n", 1)[1]
+    first_heading = body.find("\n#")
+    table_at, figure_at = body.find('class="claims-table'), body.find(":name: lead-figure")
+    assert 0 <= table_at < figure_at, (table_at, figure_at)
+    assert first_heading == -1 or figure_at < first_heading  # both before any section
+    assert re.search(r":alt: Lead figure", body)
+    prose_before = re.sub(r"<[^>]+>|\s+", " ", body[:table_at]).strip()
+    assert len(prose_before.split()) < 60, prose_before  # no long paragraph before the answer
+    assert (gen / "claims_figure.png").is_file()
+
+
+def _synthetic_record(tmp_path: Path) -> Path:
+    """A profile record (pixsim.records.write_record) of a tiny synthetic design: 4 seeds a
+    condition, noise and transfer curves, the regularized models clearly more robust."""
+    from pixsim import records
+
+    rng = np.random.default_rng(0)
+    rows, runs = [], []
+    grid = [0.0, 0.1, 0.2, 0.5]
+    for cond, gain in (("baseline", 0.0), ("regularized", 0.15)):
+        for s in range(4):
+            run = f"e-{cond}-s{s}"
+            runs.append({"run": run, "experiment": "e", "condition": cond, "group": "main", "seed": s,
+                         "role": cond, "dataset": "fashion_mnist", "reg_dataset": "fashion_mnist",
+                         "alpha": 10.0 if gain else 0.0})
+            clean = 0.9 - (0.03 if gain else 0.0) + rng.normal(0, 0.005)
+            base = {"run_name": run, "experiment": "e", "condition": cond, "seed": s}
+            rows.append({**base, "kind": "attack", "attack": "clean", "norm": "none", "epsilon": 0.0,
+                         "accuracy": clean, "clean_accuracy": clean})
+            for attack in ("gaussian", "transfer_fgsm"):
+                for eps in grid:
+                    acc = max(0.0, clean - eps * (1.6 - gain * 4) + rng.normal(0, 0.01)) if eps else clean
+                    rows.append({**base, "kind": "attack", "attack": attack, "norm": "Linf", "epsilon": eps,
+                                 "accuracy": acc, "clean_accuracy": clean})
+    profile = (REPO / "pixsim" / "profiles" / "smoke.yaml").read_text()
+    profile = profile.replace("boundary: true", "boundary: false")
+    src = tmp_path / "profile.yaml"
+    src.write_text(profile)
+    dest = tmp_path / "decisive"
+    records.write_record(dest, {"results": pd.DataFrame(rows), "runs": pd.DataFrame(runs)}, name="decisive",
+                         kind="profile", command="synthetic (tests/test_intro.py)", options={},
+                         wall_seconds=1.0, extra_files={"profile.yaml": src})
+    return dest
