@@ -94,6 +94,7 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     (gen / "paper.md").write_text(paper_page(sources))
     (gen / "parameters.md").write_text(parameters_page(sources / "notebooks"))
     (gen / "source.md").write_text(source_page(sources))
+    __import__("pixsim.record_pages").record_pages.write_record_pages(gen, sources / "records")  # records/ pages
     (gen / "claims.md").write_text(claims_page(sources, gen))
     install_mathjax(root)
     return root
