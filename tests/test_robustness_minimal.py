@@ -1,6 +1,7 @@
 """Minimal perturbations that converge (issue 13): the Boundary curve from one recorded run equals
-separate runs, its points are the Boundary family's metric, DDN and a converged Boundary attack
-reach a known minimum, and the convergence step is found by the stated rule."""
+separate runs, its points are the Boundary family's metric, DDN reaches a known minimum and the
+Boundary attack approaches it as steps grow, and the convergence step is found by the stated rule
+(on curves with a known answer)."""
 
 import numpy as np
 import pandas as pd
@@ -78,9 +79,18 @@ def _linear_two_class(side=6, n=16):
     return model, x, float(np.median((dist ** 2 / x[0].numel()).numpy()))
 
 
-def test_ddn_and_converged_boundary_reach_the_known_minimum():
-    """Ground truth: DDN (100 steps) and the Boundary attack at convergence reach the analytic
-    minimum; 50 steps (the paper's budget) are far from it; the rule finds the convergence step."""
+def test_ddn_and_boundary_approach_the_known_minimum():
+    """Ground truth: DDN (100 steps) reaches the analytic minimum; the Boundary attack's median
+    approaches it as steps grow (50 steps, the paper's budget, are far from it; 6400 are on it).
+
+    Margins, measured on this problem with 13 attack seeds (0-12): the Boundary attack is a random
+    walk whose path moves with the processor's rounding, so other seeds stand in for other
+    machines (a fresh machine got 1.058 x exact at 3200 steps with seed 0, this one 1.052).
+    median / exact at 50, 400, 1600, 3200, 6400 steps: 15.3-107, 8.3-18.2, 1.98-3.69,
+    1.015-1.112, 1.0002-1.0004; relative change 1600 -> 3200: 0.47-0.71, 3200 -> 6400:
+    0.014-0.100. So the 5% rule gives 3200 on 6 seeds and None on 7 (the old test asserted 3200);
+    a 20% rule gives 3200 on all, with a factor 2 on either side. DDN draws nothing: 1.0018 x exact.
+    """
     model, x, exact = _linear_two_class()
     delta, ok = ddn_distances(model, x, 100)
     assert ok.all()
@@ -88,10 +98,34 @@ def test_ddn_and_converged_boundary_reach_the_known_minimum():
     steps = (50, 400, 1600, 3200, 6400)
     mse, ok = boundary_distances(model, x, steps, seed=0)
     curve = pd.DataFrame(curve_rows(mse, ok, steps, x[0].numel()))
-    assert (curve["n_success"] == 16).all()
-    m = curve["median_mse"].to_numpy()
-    assert m[0] > 10 * exact and m[-1] == pytest.approx(exact, rel=0.1)
-    assert convergence_step(curve) == 3200
+    assert (curve["n_success"] == 16).all()  # it starts from adversarial points and keeps them
+    ratio = curve["median_mse"].to_numpy() / exact
+    assert (np.diff(ratio) <= 0).all(), ratio  # the best adversarial so far is kept: non-increasing
+    assert ratio[0] > 5, ratio  # 50 steps: far from the minimum (measured >= 15.3)
+    assert ratio[2] > 1.3, ratio  # 1600 steps: still clearly above it (measured >= 1.98)
+    assert ratio[-1] == pytest.approx(1, abs=0.01), ratio  # 6400 steps: on it (measured <= 1.0004)
+    assert convergence_step(curve, tol=0.2) == 3200
+
+
+def _power_law_curve(a: float, steps=(25, 50, 100, 200, 400, 800, 1600, 3200)) -> pd.DataFrame:
+    """median(s) = 1e-4 * (1 + a / s) on a doubling grid of steps: the relative change from s to
+    2s is a / (2 (s + a)), which falls below tol exactly when s > a (1 / (2 tol) - 1)."""
+    s = np.array(steps, dtype=float)
+    return pd.DataFrame({"steps": list(steps), "median_mse": 1e-4 * (1 + a / s)})
+
+
+@pytest.mark.parametrize("a, tol, expected", [(100, 0.05, 1600), (10, 0.05, 100), (1, 0.05, 25),
+                                              (1000, 0.05, None), (100, 0.2, 200), (40, 0.1, 200)])
+def test_convergence_step_on_a_curve_with_a_known_answer(a, tol, expected):
+    """``expected``: the first grid point s > a (1 / (2 tol) - 1) that is not the last (the last
+    has no change of its own); None where there is none (1000: bound 9000, past the grid)."""
+    curve = _power_law_curve(a)
+    bound = a * (1 / (2 * tol) - 1)
+    assert expected == next((s for s in curve["steps"][:-1] if s > bound), None)  # the table is the formula
+    assert convergence_step(curve, tol=tol) == expected, (a, tol, bound)
+    # the same curve in another row order, under other column names
+    renamed = curve.rename(columns={"steps": "n", "median_mse": "m"}).iloc[::-1]
+    assert convergence_step(renamed, tol=tol, x="n", y="m") == expected
 
 
 def test_convergence_step_by_hand():
@@ -103,6 +137,11 @@ def test_convergence_step_by_hand():
     assert convergence_step(curve([10, 9.6, 9.3, 9.1, 9.0])) == 25
     assert convergence_step(curve([10])) is None
     assert convergence_step(curve([10, 9.6]), tol=0.01) is None
+    assert convergence_step(curve([10, 10, 10])) == 25  # flat from the start: the first point
+    assert convergence_step(curve([8, 6, 6]), tol=0.25) == 50  # a change of exactly tol still counts
+    assert convergence_step(curve([10, 5, 5, 5, 4.5])) is None  # a late jump undoes an earlier plateau
+    assert convergence_step(curve([10, float("nan"), 5])) is None  # a missing median: no answer
+    assert convergence_step(curve([10, 0.0, 0.0])) is None  # no successful perturbation is not convergence
     with pytest.raises(ValueError, match="tol must be in"):
         convergence_step(curve([1, 1]), tol=5)
     with pytest.raises(ValueError, match="lacks columns"):
