@@ -18,8 +18,6 @@ Generated pages (always all present, so the table of contents never breaks):
   includes it), after a note when the run read generated data (:data:`GENERATED_NOTE`);
 - ``lead.md`` (with ``lead_figure.png``): the lead figure the results notebook saved, its caption
   and the profile that produced it (the first page includes it after the verdict);
-- ``paper.md``: the appendix's text (``book/appendix.md`` includes it), PAPER.md of the project's ``shared/`` folder as found beside the
-  sources (:func:`paper_source`), or a page saying where it is;
 - ``parameters.md``: every notebook's papermill parameters with their defaults and comments
   (the rerun page includes it), read from the notebooks of the sources;
 - ``source.md``: the revision of the sources the book was built from (the first page ends with it);
@@ -81,7 +79,7 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     """Copy the book's sources from ``sources`` (``_config.yml``, ``_toc.yml`` and ``book/``
     without generated pages or builds) into ``<out_dir>/book/``, the output folder's own book,
     and return that book's root. Also writes the pages that come from the sources rather than
-    from the run (the appendix, the notebooks' parameters, the revision) and copies MathJax."""
+    from the run (the notebooks' parameters, the revision) and copies MathJax."""
     sources, root = Path(sources).resolve(), Path(out_dir).resolve() / BOOK_DIR
     root.mkdir(parents=True, exist_ok=True)
     for name in SOURCE_FILES:
@@ -91,7 +89,6 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
                         ignore=shutil.ignore_patterns("generated", "_build"))
     gen = root / GENERATED
     gen.mkdir(parents=True, exist_ok=True)
-    (gen / "paper.md").write_text(paper_page(sources))
     (gen / "parameters.md").write_text(parameters_page(sources / "notebooks"))
     (gen / "source.md").write_text(source_page(sources))
     __import__("pixsim.record_pages").record_pages.write_record_pages(gen, sources / "records")  # records/ pages
@@ -152,34 +149,6 @@ def install_mathjax(root: str | Path, source: Path | None = None) -> bool:
             (dest / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / part)
     return True
-
-
-def paper_source(sources: str | Path) -> Path | None:
-    """PAPER.md, the project's restatement of the paper: ``shared/PAPER.md`` beside the sources'
-    checkout, or inside it; None when neither exists."""
-    sources = Path(sources).resolve()
-    for c in (sources.parent / "shared" / "PAPER.md", sources / "shared" / "PAPER.md", sources / "PAPER.md"):
-        if c.is_file():
-            return c
-    return None
-
-
-def paper_page(sources: str | Path) -> str:
-    """The appendix page: PAPER.md with its title made the appendix's, or a page saying where it is."""
-    src = paper_source(sources)
-    head = ""  # the title is book/appendix.md's, which includes this page
-    if src is None:
-        return head + ("The restatement of the paper's method and protocol (`PAPER.md`) lives in the project's "
-                       "`shared/` folder beside the repository; it was not found beside these sources "
-                       f"(`{Path(sources).name}`) when this book was built.\n")
-    text = src.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    if lines and lines[0].startswith("# "):
-        lines = lines[1:]
-    # the file's own sections (##) are sections of the appendix
-    return head + ("*This appendix is the project's `PAPER.md`, copied when the book was built. It restates "
-                   "the paper's method and protocol so that it can be reimplemented exactly; the method "
-                   "chapter gives the same formulas with the pixsim function of each.*\n") + "\n".join(lines) + "\n"
 
 
 def _defaults_with_comments(path: Path) -> list[tuple[str, str, str]]:
@@ -413,9 +382,7 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     lead = gen / "lead.md"
     lead.write_text(_lead_page(out_dir, manifest, gen))
     written.append(lead)
-    for name, text in (("paper.md", "*Not copied: the book was assembled without its sources "
-                                    "(`pixsim.book.prepare`).*\n"),
-                       ("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
+    for name, text in (("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
                                          "without its sources.*\n"),
                        ("source.md", ""), ("claims.md", "")):
         if not (gen / name).exists():

@@ -1,4 +1,4 @@
-"""The similarity loss (PAPER.md section 3).
+"""The similarity loss (book/paper.md, section 'Loss').
 
 L_sim = mean over k pairs of (g(S_cnn) - g(S_target))^2 with
 g(x) = log(1 + x + eps) - log(1 - x + eps), i.e. 2 * atanh(x) kept finite at +-1

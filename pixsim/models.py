@@ -1,4 +1,5 @@
-"""The paper's ResNets (PAPER.md section 4) with the pair-similarity head (section 2).
+"""The paper's ResNets (book/paper.md, section 'Model and training protocol') with the
+pair-similarity head (section 'Model similarity').
 
 ``PixsimResNet`` is a CIFAR-style ResNet of basic blocks: a 7x7 stride-1 stem (no max-pool),
 four stages of widths (w, 2w, 4w, 8w) with strides (1, 2, 2, 2), global average pooling and a

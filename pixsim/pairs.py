@@ -1,4 +1,4 @@
-"""Pair ranges and the reproducible pair sampler (PAPER.md section 1).
+"""Pair ranges and the reproducible pair sampler (book/paper.md, section 'Target similarity from pixels').
 
 A pair range says which index pairs (i, j), i != j, are regularized, from the *unthresholded*
 similarity S = ``target.raw(i, j)`` and one or two thresholds:
@@ -59,7 +59,7 @@ MAX_ENUMERATED = 300_000_000  # refuse to list more pairs (2.4 GB as int32): use
 
 
 class PairRange(ChoiceEnum):
-    """Which pairs are regularized (PAPER.md section 1)."""
+    """Which pairs are regularized (book/paper.md, section 'Target similarity from pixels')."""
 
     ALL = "all"
     HIGH = "high"

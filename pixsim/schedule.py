@@ -1,4 +1,4 @@
-"""The paper's cyclic learning-rate schedule (PAPER.md section 4).
+"""The paper's cyclic learning-rate schedule (book/paper.md, section 'Model and training protocol').
 
 Cycles of ``cycle_phases`` phases of ``phase_epochs`` epochs each; within a cycle the learning
 rate of phase ``p`` is ``lr0 * decay ** p``, and every cycle starts again at ``lr0``. With the

@@ -1,4 +1,5 @@
-"""The paper's selection of alpha and Th (PAPER.md section 4) as a rule over results tables.
+"""The paper's selection of alpha and Th (book/paper.md, section 'Model and training protocol') as a
+rule over results tables.
 
 Grid: alpha in {4, 10, 20}, Th in {0.2, 0.4, 0.6, 0.8} (a profile's conditions, e.g.
 ``pixsim/profiles/grid.yaml``). Rule: keep the configurations whose clean accuracy is at least 0.9

@@ -1,4 +1,4 @@
-"""The representational-similarity head: S_cnn for a batch of image pairs (PAPER.md section 2).
+"""The representational-similarity head: S_cnn for a batch of image pairs (book/paper.md, section 'Model similarity').
 
 For each of L layers, features are centred with a per-channel running mean (an exponential moving
 average of the pair images' channel means, updated in train mode *before* it is used), flattened

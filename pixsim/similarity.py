@@ -1,4 +1,4 @@
-"""Target similarities for the regularizer (PAPER.md section 1), and the controls.
+"""Target similarities for the regularizer (book/paper.md, section 'Target similarity from pixels'), and the controls.
 
 The pixel target is the centred cosine similarity S = R R^T of N images: flatten each image
 (RGB averaged over channels first), subtract the mean image, scale rows to unit L2 norm. S^Th
@@ -41,7 +41,7 @@ _TOL = 1e-5
 
 
 class TargetKind(ChoiceEnum):
-    """Kinds of similarity target (PAPER.md section 1)."""
+    """Kinds of similarity target (book/paper.md, section 'Target similarity from pixels')."""
 
     PIXEL = "pixel"
     THRESHOLDED = "thresholded"
@@ -87,7 +87,8 @@ def _centre_normalise(n: int, d: int, get_batch: Callable[[int, int], torch.Tens
 
 def centred_unit_vectors(images: torch.Tensor, batch_size: int = 4096,
                          device: str | torch.device = "cpu") -> torch.Tensor:
-    """Unit-norm centred pixel vectors R of N images (PAPER.md section 1, steps 1-3).
+    """Unit-norm centred pixel vectors R of N images (book/paper.md, section 'Target similarity
+    from pixels', steps 1-3).
 
     Args:
         images: [N, C, H, W] or [N, H, W], float in [0, 1] or uint8 in [0, 255] (scale does not

@@ -1,4 +1,5 @@
-"""Training (PAPER.md sections 3-4): CE + alpha * similarity loss, cyclic lr, best checkpoint.
+"""Training (book/paper.md, sections 'Loss' and 'Model and training protocol'): CE + alpha *
+similarity loss, cyclic lr, best checkpoint.
 
 Read top to bottom: :func:`train` (the entry point: validate, reuse a finished run, set up the
 CPU) -> :func:`_train` (data, regularizer, model, optimiser, resume, then the epoch / step loop)

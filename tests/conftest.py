@@ -21,10 +21,6 @@ def smoke_book(tmp_path_factory):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "notebooks", root / "notebooks")
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("generated", "_build"))
-    paper = REPO.parent / "shared" / "PAPER.md"  # the appendix's source, beside the checkout when present
-    if paper.is_file():
-        (root / "shared").mkdir()
-        shutil.copy(paper, root / "shared" / "PAPER.md")
     out = root / "results" / "smoke"
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -85,8 +85,7 @@ def test_the_first_page_opens_with_the_verdict_and_the_lead_figure(smoke_book):
         assert name in rerun, name
     appendix = (html / "book" / "appendix.html").read_text(encoding="utf-8")
     assert "Appendix" in appendix
-    if (root / "shared" / "PAPER.md").exists():
-        assert "Target similarity from pixels" in appendix
+    assert "Target similarity from pixels" in appendix  # book/paper.md, in the repository
     for page in html.rglob("*.html"):  # no machine paths on any page
         if "_static" not in page.parts:
             assert str(root) not in page.read_text(encoding="utf-8"), page
@@ -284,14 +283,3 @@ def test_the_rerun_page_lists_every_notebook_parameter():
         assert f"`notebooks/{nb.name}`" in page
         for name in notebook_defaults(nb):
             assert f"| `{name}` |" in page, (nb.name, name)
-
-
-def test_the_appendix_is_paper_md_when_it_is_beside_the_sources(tmp_path):
-    from pixsim.book import paper_page
-
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "PAPER.md").write_text("# The paper\n\n## 1. Target\nS = R R^T\n")
-    (tmp_path / "repo").mkdir()
-    page = paper_page(tmp_path / "repo")
-    assert "# The paper" not in page and "## 1. Target" in page and "S = R R^T" in page
-    assert "not found" in paper_page(tmp_path / "elsewhere" / "repo")

@@ -1,4 +1,4 @@
-"""Noise rule of PAPER.md section 5 (per-image clamp) on hand-made images; radial spectra on
+"""Noise rule of book/paper.md, section 'Evaluation protocol' (per-image clamp) on hand-made images; radial spectra on
 sinusoids and against Parseval."""
 
 import math

@@ -295,7 +295,7 @@ def test_sweep_figure_joins_the_main_run_as_the_default_value():
 def test_paper_directions_follow_the_paper_table():
     from pixsim.headline import PAPER_DIRECTIONS
 
-    # regularized minus unregularized in PAPER.md section 6: clean falls, the rest rise
+    # regularized minus unregularized in book/paper.md, section 'Published results': clean falls, the rest rise
     assert stats.paper_directions() == {"clean": -1, "gaussian": 1, "transfer_fgsm": 1, "boundary_mse": 1}
     assert PAPER_DIRECTIONS["clean"] == -1 and PAPER_DIRECTIONS["boundary"] == 1
     assert "pgd" not in PAPER_DIRECTIONS  # the paper has no white-box result

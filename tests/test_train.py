@@ -16,7 +16,8 @@ from pixsim.config import ConfigError, TrainConfig
 from pixsim.schedule import CyclicSchedule, cyclic_lr
 
 # -- schedule ---------------------------------------------------------------------------------
-# PAPER.md section 4: 5 phases x 4 epochs, lr 0.1 * 0.3^phase, reset every 20 epochs (40 epochs).
+# book/paper.md, section 'Model and training protocol': 5 phases x 4 epochs, lr 0.1 * 0.3^phase,
+# reset every 20 epochs (40 epochs).
 PAPER_TABLE = ([0.1] * 4 + [0.03] * 4 + [0.009] * 4 + [0.0027] * 4 + [0.00081] * 4) * 2
 
 

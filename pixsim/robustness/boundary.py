@@ -5,7 +5,7 @@ library). Verified here with torch 2.14 and numpy 2.4: ``foolbox.PyTorchModel(mo
 bounds=(0, 1))`` and ``foolbox.attacks.BoundaryAttack(steps=...)`` run, return images in
 [0, 1], and draw their randomness from torch's global RNG (seeded per repeat here).
 Untargeted, criterion ``Misclassification(label)`` with label = the model's own prediction on
-the clean image (PAPER.md section 5).
+the clean image (book/paper.md, section 'Evaluation protocol').
 
 Starting points: without them foolbox initialises with ``LinearSearchBlendedUniformNoiseAttack``
 and raises ``ValueError`` for the *whole batch* if uniform noise is never misclassified for a

@@ -78,7 +78,7 @@ Vision", NeurIPS, arXiv:1906.08988): a corruption is characterised by the Fourie
 (corrupted - clean); random noise is their high-frequency and contrast / fog their
 low-frequency example. The three-way assignment is found verbatim in public CIFAR-10-C
 evaluation code (a ``CORRUPTIONS_BY_FREQUENCY`` table) whose paper we could not identify; the
-pixsim paper (PAPER.md section 5) groups into low / medium / high without a list we could read.
+pixsim paper (book/paper.md, section 'Evaluation protocol') groups into low / medium / high without a list we could read.
 So it rests on (a) Yin et al.'s criterion and (b) a measurement: :func:`perturbation_spectrum`
 gives each corruption's power-weighted mean spatial frequency of (corrupted - clean); on
 Fashion-MNIST every low-band corruption lies below every medium- and high-band one (tested);

@@ -2,7 +2,7 @@
 (Rony et al. 2019, "Decoupling Direction and Norm for Efficient Gradient-Based L2 Adversarial
 Attacks and Defenses", CVPR, arXiv:1811.09600) through foolbox 3.3.4's ``DDNAttack``.
 
-Same quantity as the Boundary attack's metric (PAPER.md section 5): the median over successful
+Same quantity as the Boundary attack's metric (book/paper.md, section 'Evaluation protocol'): the median over successful
 images of ||delta||_2^2 / D, untargeted, label = the model's own prediction on the clean image,
 on the same random images as :class:`pixsim.robustness.boundary.BoundarySpec` and
 :class:`pixsim.robustness.boundary_curve.BoundaryCurveSpec` (repeat r: ``derive_seed(seed,

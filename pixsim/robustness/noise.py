@@ -1,4 +1,4 @@
-"""Random-noise robustness (PAPER.md section 5): Gaussian, uniform, salt-and-pepper.
+"""Random-noise robustness (book/paper.md, section 'Evaluation protocol'): Gaussian, uniform, salt-and-pepper.
 
 Each noisy image is clamped to its *own* clean [min, max] (per image, over all its pixels and
 channels), not to [0, 1] globally, as in the paper. Noise is drawn from an explicit
@@ -22,7 +22,7 @@ NOISE_ATTACKS = (AttackName.GAUSSIAN, AttackName.UNIFORM, AttackName.SALT_AND_PE
 
 @dataclass(frozen=True)
 class NoiseSpec:
-    """Random noise, each image clamped to its own clean [min, max] (PAPER.md section 5).
+    """Random noise, each image clamped to its own clean [min, max] (book/paper.md, section 'Evaluation protocol').
 
     ``attack``: gaussian (epsilon = sigma), uniform (+-epsilon), salt_and_pepper (each pixel
     with probability epsilon gets +1 or -1, random sign). ``norm`` is always ``none``.

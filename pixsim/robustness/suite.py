@@ -173,7 +173,7 @@ def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
     - ``quick``: the three noises and transferred FGSM on the paper grids, FGSM and PGD L_inf
       (7 steps) on [0, 0.025, 0.05, 0.1, 0.5] (MNIST-type; CIFAR [0, 2, 8, 64] / 255), Boundary
       (100 images, 1 repeat, 50 steps), spectra, checks (a few CPU minutes per 1000 images).
-    - ``paper``: PAPER.md section 5: the three noises on linspace(0, 0.5, 10) (MNIST-type) or
+    - ``paper``: book/paper.md, section 'Evaluation protocol': the three noises on linspace(0, 0.5, 10) (MNIST-type) or
       linspace(0, 0.1, 10) (CIFAR), transferred FGSM on linspace(0, 0.5 | 0.02 | 0.005, 10),
       Boundary (1000 images, 5 repeats, 50 steps), spectra, checks; for ``cifar10`` /
       ``cifar100`` also grayscale CIFAR-10-C / CIFAR-100-C (15 corruptions x 5 severities) from

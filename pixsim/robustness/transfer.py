@@ -1,4 +1,4 @@
-"""Transferred FGSM (PAPER.md section 5): the gradient sign comes from a separately trained
+"""Transferred FGSM (book/paper.md, section 'Evaluation protocol'): the gradient sign comes from a separately trained
 source model, the accuracy is the target model's.
 
 x_adv = clamp(x + eps * sign(grad_x CE(source(x), y)), 0, 1), y the true labels. Implemented
