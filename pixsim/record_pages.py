@@ -420,10 +420,17 @@ def readme_snippet(key: str, records_root: str | Path | None = None) -> str:
                 f"from three row sums cut its cost to {s['head_after_over_before']:.2f} of the normalised copies' "
                 f"(record `records/train_speed`, `{rev}`, approximate step times measured with other work on the "
                 "machine: read the ratios)")
-    raise KeyError(f"README block {key!r}: no such snippet (expected one of fresh_clone.main_job, "
-                   "similarity_setup.speed, step_cost.speed, train_speed.speed)")
+    if key == "power_pilot.cost":
+        c = record.table("cost").iloc[0]
+        return (f"In the quick design's pilot a regularized model trained in {c['train_seconds_regularized']:.0f} s "
+                f"against {c['train_seconds_baseline']:.0f} s for a baseline, two runs at once "
+                f"(record `records/power_pilot`, `{rev}`)")
+    raise KeyError(f"README block {key!r}: no such snippet (expected one of {', '.join(README_KEYS)})")
 
 
+#: the README blocks :func:`readme_snippet` renders
+README_KEYS = ("fresh_clone.main_job", "similarity_setup.speed", "step_cost.speed", "train_speed.speed",
+               "power_pilot.cost")
 _BLOCK = re.compile(r"(<!-- record: ([\w.]+) -->)(.*?)(<!-- /record -->)", re.S)
 
 
