@@ -93,6 +93,9 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     (gen / "source.md").write_text(source_page(sources))
     __import__("pixsim.record_pages").record_pages.write_record_pages(gen, sources / "records")  # records/ pages
     (gen / "claims.md").write_text(claims_page(sources, gen))
+    from pixsim.glossary import glossary_markdown  # the glossary page (book/glossary.md) includes it
+
+    (gen / "glossary.md").write_text(glossary_markdown())
     install_mathjax(root)
     return root
 
@@ -382,6 +385,9 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     lead = gen / "lead.md"
     lead.write_text(_lead_page(out_dir, manifest, gen))
     written.append(lead)
+    for table in sorted((out_dir / "analysis").glob("*.csv")):  # the results page's download links
+        shutil.copy2(table, gen / table.name)
+        written.append(gen / table.name)
     for name, text in (("parameters.md", "*The notebooks' parameters were not listed: the book was assembled "
                                          "without its sources.*\n"),
                        ("source.md", ""), ("claims.md", "")):
@@ -508,7 +514,26 @@ def _strip_papermill_noise(nb: nbformat.NotebookNode, out_dir: Path | None = Non
         index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), 0)
         cells.insert(min(index, len(cells)), nbformat.v4.new_markdown_cell(
             _parameters_markdown(defaults_source, "", replacements)))
-    nb.cells = cells
+    nb.cells = drop_absent_sections(cells)
+
+
+#: the output a notebook cell displays when its section has no data (:func:`pixsim.figures.mark_absent`)
+ABSENT_MIME = "application/vnd.pixsim.absent+json"
+
+
+def drop_absent_sections(cells: list) -> list:
+    """Cells without the sections whose data do not exist: a cell tagged ``section:KEY`` is
+    dropped (heading and text with it) when a cell of the same section displayed
+    :data:`ABSENT_MIME` (:func:`pixsim.figures.mark_absent`)."""
+    def keys(cell):
+        return {t.split(":", 1)[1] for t in cell.get("metadata", {}).get("tags", []) if t.startswith("section:")}
+
+    absent = set()
+    for cell in cells:
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if ABSENT_MIME in out.get("data", {}):
+                absent.add(str(out["data"][ABSENT_MIME].get("section")))
+    return [c for c in cells if not keys(c) & absent]
 
 
 _WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL):")

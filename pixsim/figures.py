@@ -3,8 +3,13 @@
 Conventions across the whole book:
 - one colour per condition, fixed by :func:`condition_palette` (baseline always blue,
   the first regularized condition always orange, the source model grey);
-- epsilon axes are labelled :data:`EPS_LABEL` (pixel units, [0, 1]);
-- captions (:func:`seeds_caption`) give the number of seeds behind each mean and spread.
+- panel titles, axis labels and symbols come from :mod:`pixsim.glossary` (never a raw identifier
+  such as ``salt_and_pepper``); epsilon axes say their symbol and unit (pixel units of images in
+  [0, 1]; salt-and-pepper's p is a probability);
+- captions (:func:`seeds_caption`) give the number of seeds behind each mean and spread;
+- each figure records what it was drawn from (:func:`figure_meta`: seeds per condition, image
+  counts, its titles); :func:`show` writes it into the page beside the caption and
+  :func:`save_figure` beside the image, so that a check can compare the caption with the data.
 
 Each function returns the matplotlib ``Figure`` it drew (callers may save or show it).
 """
@@ -18,16 +23,18 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from pixsim import glossary
+
 __all__ = [
     "EPS_LABEL", "BASELINE_COLOUR", "REGULARIZED_COLOURS", "SOURCE_COLOUR", "LAYER_NAMES",
     "condition_palette", "condition_order", "seeds_caption", "note_figure", "accuracy_vs_epsilon",
     "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
     "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
-    "reset_numbering", "quiet_notebook", "save_figure", "SHOWN",
+    "reset_numbering", "quiet_notebook", "save_figure", "SHOWN", "figure_meta", "meta_html", "mark_absent",
 ]
 
-EPS_LABEL = "epsilon (pixel units, [0, 1])"
+EPS_LABEL = glossary.epsilon_label(None)
 BASELINE_COLOUR = "#4C72B0"
 REGULARIZED_COLOURS = ["#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
                        "#CCB974", "#64B5CD"]
@@ -80,6 +87,71 @@ def is_note(fig) -> bool:
     return getattr(fig, "_pixsim_note", None) is not None
 
 
+def _record(fig: plt.Figure, data: pd.DataFrame | None = None, *, condition: str = "condition",
+            images: Sequence[int] | None = None) -> plt.Figure:
+    """Attach to ``fig`` what it was drawn from: the seeds per condition of ``data`` (the rows
+    plotted; the source model left out) and the image counts behind it (``images``, default: the
+    distinct ``n_images`` of ``data`` per attack). :func:`figure_meta` reads it back."""
+    meta: dict = {}
+    if data is not None and not data.empty and condition in data and "seed" in data:
+        part = data[data[condition] != "source"]
+        counts = part.groupby(condition)["seed"].nunique()
+        meta["seeds"] = {str(c): int(counts[c]) for c in condition_order(list(counts.index)) if c in counts.index}
+    if images is None and data is not None and not data.empty and "n_images" in data:
+        n = data.dropna(subset=["n_images"])
+        key = "attack" if "attack" in n else None
+        counts = n.groupby(key)["n_images"].max() if key else n["n_images"]
+        images = sorted({int(v) for v in counts})
+    if images is not None and len(images):
+        meta["images"] = sorted({int(v) for v in images})
+    fig._pixsim_meta = meta
+    return fig
+
+
+def figure_meta(fig, caption: str | None = None) -> dict:
+    """What ``fig`` shows, for a machine check of its caption: ``seeds`` (condition -> number
+    of seeds plotted), ``images`` (the distinct test-image counts behind it), ``titles`` (every
+    visible text a reader sees on it: figure title, panel titles, axis labels, legend entries)
+    and ``caption``."""
+    meta = dict(getattr(fig, "_pixsim_meta", {}) or {})
+    titles = []
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None and sup.get_visible() and sup.get_text():
+        titles.append(sup.get_text())
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        titles += [t for t in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) if t]
+        leg = ax.get_legend()
+        if leg is not None:
+            titles += [t.get_text() for t in leg.get_texts() if t.get_text()]
+            if leg.get_title() and leg.get_title().get_text():
+                titles.append(leg.get_title().get_text())
+        titles += [t.get_text() for t in ax.get_xticklabels() if t.get_text() and not _numeric(t.get_text())]
+    meta["titles"] = list(dict.fromkeys(titles))
+    if caption is not None:
+        meta["caption"] = caption
+    return meta
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(str(text).replace("\u2212", "-"))
+        return True
+    except ValueError:
+        return False
+
+
+def meta_html(number: int, meta: dict) -> str:
+    """A hidden element carrying a shown figure's :func:`figure_meta` (``data-figure``: its
+    number on the page; ``data-meta``: the JSON), placed after its caption (browser check)."""
+    import html
+    import json
+
+    return (f'<div class="pixsim-figure-meta" hidden data-figure="{int(number)}" '
+            f'data-meta="{html.escape(json.dumps(meta), quote=True)}"></div>')
+
+
 def quiet_notebook() -> None:
     """Keep library notices out of a notebook's pages: tqdm's ``IProgress not found`` (a kernel
     without widgets) and the like are no part of the results (the book also drops stderr)."""
@@ -92,10 +164,17 @@ def quiet_notebook() -> None:
 def save_figure(fig, path, caption: str | None = None) -> None:
     """Save ``fig`` for the book without its title (the book's caption says what it said) and
     close it, with ``caption`` beside it (``path`` with suffix ``.md``); a :func:`note_figure` is
-    not saved (its sentence is the caption then). Returns None (a cell ending with it shows nothing)."""
+    not saved (its sentence is the caption then). What it was drawn from (:func:`figure_meta`) goes
+    beside it (``path`` with suffix ``.json``). Returns None (a cell ending with it shows nothing)."""
     from pathlib import Path
 
+    import json
+
     path = Path(path)
+    if not is_note(fig):
+        if getattr(fig, "_suptitle", None) is not None:
+            fig._suptitle.set_visible(False)
+        path.with_suffix(".json").write_text(json.dumps(figure_meta(fig, caption), indent=1))
     if caption is not None or is_note(fig):
         path.with_suffix(".md").write_text(caption if caption is not None and not is_note(fig)
                                            else str(getattr(fig, "_pixsim_note", "")))
@@ -108,6 +187,15 @@ def save_figure(fig, path, caption: str | None = None) -> None:
         fig.tight_layout()
     fig.savefig(str(path), dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def mark_absent(section: str) -> None:
+    """Say, in a notebook cell tagged ``section:<section>``, that the section has no data: the
+    book leaves out every cell of that section (:func:`pixsim.book.drop_absent_sections`), and the
+    page lists it once among what the profile did not run. Displays nothing visible."""
+    from IPython.display import display
+
+    display({"application/vnd.pixsim.absent+json": {"section": str(section)}, "text/plain": ""}, raw=True)
 
 
 SHOWN: list[int] = []  # the numbers the last call of :func:`show` gave
@@ -125,11 +213,14 @@ def show(fig, caption: str | None = None) -> None:
     ``fig`` is a Figure or a list of them (:func:`per_experiment`; each gets its own number and
     its experiment's name before the caption). With a caption, the figure's own title is hidden:
     the caption replaces it. A :func:`note_figure` is not shown as an image: its sentence is
-    printed as text instead, unnumbered. The figures are closed after display (the inline backend
+    printed as text instead, unnumbered. After each caption, a hidden element carries the figure's
+    :func:`figure_meta` (:func:`meta_html`). ``caption`` may also be a function of the figure's
+    experiment name (None for a single figure): each figure of a list then gets its own caption,
+    computed from its own rows. The figures are closed after display (the inline backend
     then does not show them twice). Returns None (a notebook cell ending with the call shows
     nothing more); the numbers given are in :data:`SHOWN`.
     """
-    from IPython.display import Markdown, display
+    from IPython.display import HTML, Markdown, display
 
     figs = fig if isinstance(fig, (list, tuple)) else [fig]
     SHOWN.clear()
@@ -144,16 +235,18 @@ def show(fig, caption: str | None = None) -> None:
         _NUMBER[0] += 1
         SHOWN.append(_NUMBER[0])
         title = f._suptitle.get_text() if getattr(f, "_suptitle", None) is not None else ""
-        text = caption or title
         exp = getattr(f, "_pixsim_experiment", None)
-        if caption and exp:
-            text = f"{exp}: {caption}"
-        if caption and getattr(f, "_suptitle", None) is not None:
+        own = caption(exp) if callable(caption) else caption
+        text = own or title
+        if own and exp:
+            text = f"{exp}: {own}"
+        if own and getattr(f, "_suptitle", None) is not None:
             f._suptitle.set_visible(False)
             f.tight_layout()
         display(f)
         plt.close(f)
         display(Markdown(f"**Figure {_NUMBER[0]}.** {text}"))
+        display(HTML(meta_html(_NUMBER[0], figure_meta(f, text))))
 
 
 def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
@@ -196,20 +289,24 @@ def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = Non
         sns.lineplot(data=part, x=x, y=y, hue=condition, hue_order=order,
                      palette=condition_palette(order), errorbar="sd", marker="o", ax=ax,
                      legend=ax is axes.flat[0])
-        ax.set_title(str(panel), fontsize=9)
-        ax.set_xlabel(EPS_LABEL, fontsize=8)
+        attack = str(part["attack"].iloc[0]) if "attack" in part and len(part) else str(panel)
+        norm = str(part["norm"].iloc[0]) if "norm" in part and len(part) else None
+        ax.set_title(glossary.panel_label(attack, norm), fontsize=9)
+        ax.set_xlabel(glossary.epsilon_label(attack), fontsize=8)
         ax.set_ylabel(y)
         ax.set_ylim(-0.02, 1.02)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    return _finish(fig, title or f"{y} vs epsilon (mean +- sd; {seeds_caption(data, condition)})")
+    _record(fig, data, condition=condition)
+    return _finish(fig, title or f"{y} against the attack's strength (mean +- sd; {seeds_caption(data, condition)})")
 
 
 def per_run_points(df: pd.DataFrame, *, value: str, condition: str = "condition",
                    ylabel: str | None = None, title: str | None = None,
-                   log: bool = False) -> plt.Figure:
+                   log: bool = False, images: Sequence[int] | None = None) -> plt.Figure:
     """One point per run (seed) and the mean +- sd per condition (e.g. clean accuracy or the
-    Boundary metric)."""
+    Boundary metric); ``images``: the image counts behind the values (default: ``df``'s
+    ``n_images``), recorded for the caption check (:func:`figure_meta`)."""
     if df.empty or value not in df.columns:
         return note_figure(f"no values of {ylabel or value} in this profile's results")
     order = condition_order(list(df[condition]))
@@ -223,23 +320,27 @@ def per_run_points(df: pd.DataFrame, *, value: str, condition: str = "condition"
         ax.set_yscale("log")
     ax.set_xlabel("")
     ax.set_ylabel(ylabel or value)
+    _record(fig, df, condition=condition, images=images)
     return _finish(fig, title or f"{ylabel or value} ({seeds_caption(df, condition)})")
 
 
 def clean_accuracy_cost(runs: pd.DataFrame, *, value: str = "test_accuracy",
                         condition: str = "condition") -> plt.Figure:
-    """Clean test accuracy per run and condition: the accuracy cost of the regularizer."""
+    """Clean test accuracy per run and condition: the accuracy cost of the regularizer. With the
+    default ``value`` it is the accuracy each run's training measured on its ``n_test`` test images
+    (recorded as the figure's image count), not the robustness evaluation's clean accuracy."""
     if runs.empty or condition not in runs.columns:
         return note_figure("no runs")
     data = runs[runs[condition] != "source"]
-    return per_run_points(data, value=value, condition=condition, ylabel="clean test accuracy",
+    images = sorted({int(v) for v in data["n_test"].dropna()}) if "n_test" in data else None
+    return per_run_points(data, value=value, condition=condition, ylabel="clean test accuracy", images=images,
                           title=f"clean accuracy cost ({seeds_caption(data, condition)})")
 
 
 def boundary_metric(df: pd.DataFrame, *, value: str = "value", condition: str = "condition") -> plt.Figure:
     """The Boundary attack's median ||delta||_2^2 / D per run (larger = more robust)."""
     return per_run_points(df, value=value, condition=condition, log=False,
-                          ylabel="Boundary: median ||delta||_2^2 / D",
+                          ylabel=f"Boundary attack: median {glossary.symbol('boundary')}",
                           title=f"decision-based Boundary attack ({seeds_caption(df, condition)})")
 
 
@@ -270,43 +371,55 @@ def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "po
     axes[1].set_ylabel("cumulative share of power")
     for ax in axes:
         ax.set_xlabel("spatial frequency (cycles per image, radial)")
+    _record(fig, data, condition=condition)
     return _finish(fig, f"spectra of Boundary perturbations, each run's normalised to unit power "
                         f"({seeds_caption(data, condition)})")
 
 
 def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
     """Softmax layer weights of S_cnn over training, one line per regularized run (seed), one
-    panel per layer: shows which stage each seed's weights select (baseline runs never train
-    them and are left out). ``histories`` has ``run_name``, ``epoch`` (0-based; drawn 1-based:
-    the weights after that epoch), ``layer_w0..``."""
+    panel per layer, from the start to the end of each epoch: epoch 0 is the start, where the
+    weights are uniform (1/L) by construction (the layer logits start at zero,
+    :mod:`pixsim.simhead`), so the first segment shows how far they move within the first epoch
+    (the histories hold one row per epoch; baseline runs never train the weights and are left
+    out). ``histories`` has ``run_name``, ``epoch`` (0-based; drawn 1-based: the weights after
+    that epoch), ``layer_w0..``."""
     cols = sorted((c for c in histories.columns if c.startswith("layer_w")), key=lambda c: int(c[len("layer_w"):]))
     if not cols or runs.empty:
         return note_figure("no layer weights in the training histories")
     reg = runs[(runs.get("alpha", pd.Series(0.0, index=runs.index)).astype(float) > 0)
                & (runs[condition] != "source")] if condition in runs else runs.iloc[0:0]
     data = histories.merge(reg[["run_name", condition, "seed"]], on="run_name")
+    data = data.dropna(subset=cols, how="all")
     if data.empty:
         return note_figure("no regularized runs: layer weights are only trained with alpha > 0")
     labels = [LAYER_NAMES[int(c[len("layer_w"):])] if int(c[len("layer_w"):]) < len(LAYER_NAMES) else c
               for c in cols]
     conds = condition_order(list(data[condition]))
-    fig, axes = plt.subplots(1, len(cols), figsize=(2.3 * len(cols), 2.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.4 * len(cols), 2.8), squeeze=False, sharey=True)
     palette = condition_palette(conds)
+    uniform = 1 / len(cols)
+    last = int(data["epoch"].max()) + 1
     for ax, col, label in zip(axes.flat, cols, labels):
         for (cond, seed), part in data.groupby([condition, "seed"], sort=True):
             part = part.sort_values("epoch")
-            ax.plot(part["epoch"] + 1, part[col], marker="o", ms=3, lw=1, color=palette[cond], alpha=0.8,
-                    label=f"{cond} s{seed}" if ax is axes.flat[0] else None)
-        ax.axhline(1 / len(cols), color="grey", lw=0.8, ls=":")
+            x = np.concatenate([[0], part["epoch"].to_numpy(int) + 1])
+            y = np.concatenate([[uniform], part[col].to_numpy(float)])
+            ax.plot(x, y, marker="o", ms=3, lw=1, color=palette[cond], alpha=0.7,
+                    label=f"{cond} seed {seed}" if ax is axes.flat[0] else None)
+        ax.axhline(uniform, color="grey", lw=0.8, ls=":")
         ax.set_title(label, fontsize=9)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (0: start)")
+        ax.set_xticks(range(0, last + 1, max(1, int(np.ceil(last / 6)))))
         ax.set_ylim(-0.02, 1.02)
     axes.flat[0].set_ylabel("softmax layer weight")
-    axes.flat[0].legend(fontsize=6, loc="upper left")
+    if data.groupby([condition, "seed"]).ngroups <= 6:
+        axes.flat[0].legend(fontsize=6, loc="upper left")
+    _record(fig, data, condition=condition)
     n = data.groupby(condition)["seed"].nunique()
     seeds = ", ".join(f"{c}: {k} seeds" for c, k in n.items())
-    return _finish(fig, f"S_cnn layer weights after each epoch, one line per seed (dotted: uniform start 1/{len(cols)}; "
-                        f"{seeds})")
+    return _finish(fig, f"S_cnn layer weights from the start (uniform 1/{len(cols)}, dotted) to the end of each epoch, "
+                        f"one line per seed ({seeds})")
 
 
 _CURVE_PANELS = (("cross-entropy loss", ("train_ce", "val_loss")), ("accuracy", ("train_acc", "val_acc")),
@@ -338,19 +451,25 @@ def training_curves(history: pd.DataFrame) -> plt.Figure:
     return _finish(fig, f"training history ({len(history)} epochs)")
 
 
-def similarity_histogram(values: np.ndarray, thresholds: Sequence[float]) -> plt.Figure:
-    """Histogram of off-diagonal S_pixel values with +-threshold lines."""
+def similarity_histogram(values: np.ndarray, thresholds: Sequence[float], n_images: int | None = None) -> plt.Figure:
+    """Histogram of off-diagonal S_pixel values (each pair once) with +-threshold lines; the
+    x axis always spans [-1, 1], so a single pair in a tail stays visible as a bar's place.
+    ``n_images``: the number N of images the pairs come from (recorded for the caption check)."""
+    v = np.asarray(values).ravel()
     fig, ax = plt.subplots(figsize=(5, 3))
-    sns.histplot(np.asarray(values).ravel(), bins=100, stat="density", ax=ax, color=SOURCE_COLOUR)
+    sns.histplot(v, bins=np.linspace(-1, 1, 101), stat="density", ax=ax, color=SOURCE_COLOUR)
     for th in thresholds:
         for sign in (-1, 1):
             ax.axvline(sign * th, ls="--", lw=0.8, color=BASELINE_COLOUR)
+    ax.set_xlim(-1, 1)
     ax.set_xlabel("S_pixel (centred cosine similarity)")
-    return _finish(fig, f"pixel similarity of {len(np.asarray(values).ravel()):,} image pairs")
+    _record(fig, None, images=[n_images] if n_images else None)
+    return _finish(fig, f"pixel similarity of {len(v):,} image pairs")
 
 
 def image_pairs(images: np.ndarray, pairs: pd.DataFrame) -> plt.Figure:
-    """Show image pairs (rows of ``pairs``: ``i``, ``j``, ``similarity``, ``kind``)."""
+    """Show image pairs (rows of ``pairs``: ``i``, ``j``, ``similarity``, ``kind``); the images
+    searched (``len(images)``) are recorded for the caption check."""
     n = len(pairs)
     fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
     imgs = np.asarray(images)
@@ -361,6 +480,7 @@ def image_pairs(images: np.ndarray, pairs: pd.DataFrame) -> plt.Figure:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[0, col].set_title(f"{row.kind}\nS = {row.similarity:.2f}", fontsize=8)
+    _record(fig, None, images=[len(imgs)])
     return _finish(fig, None)
 
 
@@ -371,6 +491,7 @@ def matrix_image(matrix: np.ndarray, title: str) -> plt.Figure:
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_xlabel("image j")
     ax.set_ylabel("image i")
+    _record(fig, None, images=[np.asarray(matrix).shape[0]])
     return _finish(fig, title)
 
 
@@ -420,25 +541,46 @@ def sweep(values: pd.DataFrame, runs: pd.DataFrame, param: str, *, group: str | 
         part = data[data["label"] == label]
         sns.pointplot(data=part, x=param, y="value", errorbar="sd", color=REGULARIZED_COLOURS[0],
                       capsize=0.15, ax=ax)
-        ax.set_title(f"{label} ({part['metric'].iloc[0]})", fontsize=9)
+        ax.set_title(label, fontsize=9)
         ax.set_ylabel("value")
+    _record(fig, data, condition="condition")
     return _finish(fig, f"sweep over {param} ({seeds_caption(data, 'condition')})")
 
 
 # ------------------------------------------------------- issue 13: corruptions, convergence, selection
 def band_accuracy(df: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
-    """Accuracy on common corruptions per frequency band against severity (one panel per band:
-    low, medium, high), baseline vs regularized: mean over seeds (line) +- 1 sd (band); the
-    dotted line is each condition's clean accuracy on the same images. ``df``:
-    :func:`pixsim.tables.band_rows`."""
+    """Accuracy on common corruptions per frequency band (low, medium, high), baseline vs
+    regularized, mean over seeds +- 1 sd; ``df``: :func:`pixsim.tables.band_rows`.
+
+    With several severities: one panel per band against severity (the dotted line is each
+    condition's clean accuracy on the same images). With one severity a curve would be a single
+    point, so it is one panel instead: a point per band (clean first) and condition, the seeds
+    as small dots."""
     if df.empty:
-        return note_figure("common corruptions: not in this profile")
+        return note_figure("no common-corruption rows")
     if condition not in df.columns:
         df = df.assign(**{condition: "model"})
     order = condition_order(list(df[condition]))
     pal = condition_palette(order)
     bands = [b for b in ("low", "medium", "high") if b in set(df["band"])] + \
         sorted(set(df["band"]) - {"low", "medium", "high", "clean"})
+    severities = sorted(set(df.loc[df["band"] != "clean", "severity"]))
+    if len(severities) <= 1:
+        shown = (["clean"] if (df["band"] == "clean").any() else []) + bands
+        data = df[df["band"].isin(shown)].assign(
+            where=lambda d: d["band"].map(lambda b: "clean" if b == "clean" else f"{b} frequency"))
+        fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(shown), 3.2))
+        names = ["clean" if b == "clean" else f"{b} frequency" for b in shown]
+        sns.stripplot(data=data, x="where", y="accuracy", order=names, hue=condition, hue_order=order, palette=pal,
+                      dodge=True, size=4, alpha=0.6, jitter=0.1, ax=ax, legend=False)
+        sns.pointplot(data=data, x="where", y="accuracy", order=names, hue=condition, hue_order=order, palette=pal,
+                      dodge=0.4, errorbar="sd", capsize=0.1, linestyles="none", markers="D", ax=ax)
+        ax.set_xlabel("")
+        ax.set_ylabel("accuracy (mean over the band's corruptions)")
+        ax.set_ylim(-0.02, 1.02)
+        sev = f"severity {severities[0]:g}" if severities else "no severity"
+        _record(fig, df, condition=condition)
+        return _finish(fig, f"common corruptions by frequency band at {sev} ({seeds_caption(df, condition)})")
     clean = df[df["band"] == "clean"].groupby(condition)["accuracy"].mean()
     fig, axes = plt.subplots(1, len(bands), figsize=(3.4 * len(bands), 3.0), squeeze=False, sharey=True)
     for ax, band in zip(axes.flat, bands):
@@ -448,9 +590,11 @@ def band_accuracy(df: pd.DataFrame, *, condition: str = "condition") -> plt.Figu
         for c, acc in clean.items():
             ax.axhline(acc, color=pal.get(c, SOURCE_COLOUR), ls=":", lw=1)
         ax.set_title(f"{band} frequency", fontsize=9)
+        ax.set_xlabel(f"{glossary.symbol('corruption')}: corruption severity (1-5)")
         ax.set_xticks(sorted(set(part["severity"])))
         ax.set_ylim(-0.02, 1.02)
     axes.flat[0].set_ylabel("accuracy (mean over the band's corruptions)")
+    _record(fig, df, condition=condition)
     return _finish(fig, f"common corruptions by frequency band (dotted: clean; {seeds_caption(df, condition)})")
 
 
@@ -464,7 +608,7 @@ def boundary_convergence(df: pd.DataFrame, *, condition: str = "condition", tol:
 
     curve = df[df["method"] == "boundary"] if not df.empty and "method" in df else df.iloc[0:0]
     if curve.empty:
-        return note_figure("Boundary convergence curve: not in this profile")
+        return note_figure("no Boundary convergence rows")
     if condition not in df.columns:
         df = df.assign(**{condition: "model"})
         curve = df[df["method"] == "boundary"]
@@ -486,7 +630,8 @@ def boundary_convergence(df: pd.DataFrame, *, condition: str = "condition", tol:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Boundary attack steps")
-    ax.set_ylabel("median ||delta||_2^2 / D")
+    ax.set_ylabel(f"median {glossary.symbol('boundary')}")
+    _record(fig, df, condition=condition)
     return _finish(fig, f"Boundary convergence (dashed: DDN; v: change < {tol:.0%} from there on; "
                         f"{seeds_caption(curve, condition)})")
 
@@ -498,7 +643,7 @@ def selection_grid(summary: pd.DataFrame, spec=None) -> plt.Figure:
     selected configuration ringed in black. ``summary``: :func:`pixsim.tables.selection_summary`;
     ``spec``: the profile's :class:`pixsim.selection.SelectionSpec` (its limits and measures)."""
     if summary.empty:
-        return note_figure("selection of alpha and Th: not in this profile")
+        return note_figure("no alpha / Th grid to select from")
     exps = list(dict.fromkeys(summary["experiment"]))
     fig, axes = plt.subplots(1, len(exps), figsize=(5.2 * len(exps), 3.8), squeeze=False)
     alphas = sorted(set(summary["alpha"]))

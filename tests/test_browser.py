@@ -1,5 +1,8 @@
 """The book as a reader offline meets it, checked in headless Chromium (tests/browser_check.py):
-math rendered, images loaded, no traceback or warning in outputs, no table wider than the page.
+math rendered, images loaded, no traceback or warning in outputs, no table wider than the page;
+"not in this profile" at most once a page, figure captions that state their data's seeds and image
+counts, no raw identifier in a figure's titles, and the first page's claims table and lead figure
+on its first screen.
 
 The checker is first shown to fail on pages made to break it (raw LaTeX, a broken image, a
 traceback, a wide table) and to pass a good page; then (slow) it reads every page of the smoke
@@ -99,6 +102,93 @@ def test_a_table_wider_than_the_window_fails_unless_folded(driver, site):
     assert any("table wider" in p for p in report.problems), report.problems
     folded = f"<details><summary>wide table</summary>{wide}</details>"
     assert browser_check.check_page(driver, _page(site, "folded", folded)).problems == []
+
+
+# ------------------------------------------------------- issue 19: what the pages say, against their data
+def _figure(number: int, caption: str, meta: dict) -> str:
+    from pixsim.figures import meta_html
+
+    return f'<img src="dot.png" alt="a figure"><p><strong>Figure {number}.</strong> {caption}</p>' + meta_html(number, meta)
+
+
+GOOD_META = {"seeds": {"baseline": 2, "regularized": 2}, "images": [128],
+             "titles": ["Gaussian noise", "white-box PGD (L∞)", "σ: noise standard deviation"]}
+GOOD_CAPTION = "Accuracy; n = 2 seeds per condition (baseline 2, regularized 2); 128 test images per model."
+
+
+def test_a_figure_whose_caption_matches_its_data_passes(driver, site):
+    report = browser_check.check_page(driver, _page(site, "fig_ok", _figure(1, GOOD_CAPTION, GOOD_META)))
+    assert report.problems == []
+
+
+def test_not_in_this_profile_more_than_once_fails(driver, site):
+    once = "<p>Not run by this profile: AutoAttack. (Also: not in this profile.)</p>"
+    assert browser_check.check_page(driver, _page(site, "stub1", once)).problems == []
+    twice = "<h2>AutoAttack</h2><p>AutoAttack: not in this profile</p><h2>DDN</h2><p>DDN: Not in this profile</p>"
+    report = browser_check.check_page(driver, _page(site, "stub2", twice))
+    assert len(report.problems) == 1 and "2 times" in report.problems[0], report.problems
+
+
+@pytest.mark.parametrize("caption, meta, expected", [
+    # Fig. 2 as it was: training-time accuracies on 2,000 images, the caption saying 1,000
+    ("Clean accuracy; n = 2 seeds per condition (baseline 2, regularized 2); 1,000 test images.",
+     dict(GOOD_META, images=[2000]), "not stated: [2000]"),
+    ("Accuracy; n = 3 seeds per condition (baseline 3, regularized 3); 128 test images per model.", GOOD_META,
+     "the caption says n = "),
+    ("Accuracy against epsilon; 128 test images per model.", GOOD_META, "does not state n"),
+    (GOOD_CAPTION, dict(GOOD_META, titles=["salt_and_pepper", "Gaussian noise"]), "raw identifier"),
+    (GOOD_CAPTION, dict(GOOD_META, titles=["transfer_fgsm Linf"]), "raw identifier"),
+])
+def test_a_caption_that_differs_from_its_data_or_a_raw_title_fails(driver, site, caption, meta, expected):
+    report = browser_check.check_page(driver, _page(site, "fig_bad", _figure(3, caption, meta)))
+    assert len(report.problems) == 1 and expected in report.problems[0], report.problems
+    assert report.problems[0].startswith("Figure 3:")
+
+
+def test_a_saved_figure_is_checked_from_its_record(tmp_path):
+    """save_figure's side file (<out>/analysis/<figure>.json): the lead figure's caption against its data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from pixsim import figures
+
+    rows = pd.DataFrame([{"run_name": f"{c}{s}", "condition": c, "seed": s, "attack": a, "norm": "none",
+                          "panel": a, "epsilon": e, "accuracy": 0.9 - e, "n_images": 500}
+                         for c in ("baseline", "regularized") for s in (0, 1)
+                         for a in ("gaussian", "salt_and_pepper") for e in (0.0, 0.1)])
+    good = f"Accuracy; {figures.seeds_caption(rows)}; 500 test images per model."
+    figures.save_figure(figures.lead_figure(rows), tmp_path / "lead_figure.png", good)
+    assert browser_check.saved_figure_problems(tmp_path) == []
+    meta = __import__("json").loads((tmp_path / "lead_figure.json").read_text())
+    assert meta["seeds"] == {"baseline": 2, "regularized": 2} and meta["images"] == [500]
+    assert "salt-and-pepper noise" in meta["titles"] and "salt_and_pepper" not in meta["titles"]
+    figures.save_figure(figures.lead_figure(rows), tmp_path / "lead_figure.png", good.replace("500", "1,000"))
+    problems = browser_check.saved_figure_problems(tmp_path)
+    assert len(problems) == 1 and "lead_figure" in problems[0] and "not stated: [500]" in problems[0], problems
+
+
+FIRST = ('<table class="claims-table"><tr><td>Gaussian noise</td><td>confirmed</td></tr></table>'
+         '<img src="dot.png" alt="Lead figure: accuracy against epsilon" style="width:600px;height:300px">')
+
+
+def test_the_first_page_needs_its_claims_table_and_lead_figure_on_the_first_screen(driver, site):
+    ok = browser_check.check_page(driver, _page(site, "intro_ok", FIRST), first_page=True)
+    assert ok.problems == []
+    spacer = '<div style="height:1200px">a long paragraph</div>'
+    low = browser_check.check_page(driver, _page(site, "intro_low", spacer + FIRST), first_page=True)
+    assert len(low.problems) == 2 and all("not on the first screen" in p for p in low.problems), low.problems
+    bare = browser_check.check_page(driver, _page(site, "intro_bare", "<p>An answer in a paragraph.</p>"),
+                                    first_page=True)
+    assert [p.split(" (")[0] for p in bare.problems] == ["first page: no claims table", "first page: no lead figure"]
+    # the lead figure under a long claims table, its top on the first screen but less than the minimum shown
+    late = ('<table class="claims-table"><tr><td style="height:820px">claims</td></tr></table>'
+            '<img id="lead-figure" src="dot.png" alt="x" style="width:600px;height:300px">')
+    report = browser_check.check_page(driver, _page(site, "intro_late", late), first_page=True)
+    assert len(report.problems) == 1 and "lead figure" in report.problems[0], report.problems
+    # other pages are not held to it
+    assert browser_check.check_page(driver, _page(site, "other", "<p>text</p>")).problems == []
 
 
 @pytest.mark.slow

@@ -141,13 +141,149 @@ def test_selection_grid_marks_the_selected_point():
     assert "selected alpha 10, Th 0.8" in fig.axes[0].get_title()
 
 
-def test_sections_say_not_in_this_profile():
+def test_a_profile_without_the_data_gets_no_stub():
+    """No "not in this profile" per section: the notes say what is missing, the page lists it once."""
     empty = pd.DataFrame([{"kind": "attack", "attack": "clean", "epsilon": 0.0, "accuracy": 0.9, "run_name": "r"}])
     bands = tables.band_rows(empty)
-    assert bands.empty and "not in this profile" in tables.band_table(bands)["note"].iloc[0]
-    assert "not in this profile" in tables.convergence_statement(tables.minimal_rows(empty))
-    assert "not in this profile" in tables.autoattack_components(empty)["note"].iloc[0]
-    assert "not in this profile" in tables.selection_statement(tables.selection_summary(empty, None), None)
+    assert bands.empty and tables.minimal_rows(empty).empty
     for fig in (figures.band_accuracy(bands), figures.boundary_convergence(tables.minimal_rows(empty)),
                 figures.selection_grid(pd.DataFrame(), None)):
-        assert "not in this profile" in fig.axes[0].texts[0].get_text()
+        assert figures.is_note(fig) and "not in this profile" not in fig.axes[0].texts[0].get_text()
+    line = tables.not_run_statement(["AutoAttack", "common corruptions"], "smoke")
+    assert line.count("\n") == 0 and "AutoAttack, common corruptions" in line and "`smoke`" in line
+    assert tables.not_run_statement([], "smoke") == ""
+
+
+def test_absent_sections_are_dropped_from_the_page():
+    import nbformat
+
+    from pixsim import book
+
+    def cell(kind, text, sections, absent=None):
+        c = (nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text))
+        c.metadata["tags"] = [f"section:{k}" for k in sections]
+        if absent:
+            c.outputs = [nbformat.v4.new_output("display_data", data={book.ABSENT_MIME: {"section": absent},
+                                                                      "text/plain": ""})]
+        return c
+
+    cells = [cell("md", "# Results", []), cell("md", "## Boundary", ["boundary"]),
+             cell("code", "fig", ["boundary"]), cell("md", "pointer", ["boundary", "pointer"]),
+             cell("code", "mark", ["boundary", "pointer"], absent="pointer"),
+             cell("md", "## AutoAttack", ["autoattack"]), cell("code", "x", ["autoattack"], absent="autoattack")]
+    kept = [c.source for c in book.drop_absent_sections(cells)]
+    assert kept == ["# Results", "## Boundary", "fig"]
+
+
+def test_one_severity_is_drawn_as_points_per_band_not_as_a_curve(table):
+    one = tables.band_rows(table[(table["kind"] != "corruption") | (table["severity"] == 3)])
+    fig = figures.band_accuracy(one)
+    assert len(fig.axes) == 1
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["clean", "low frequency", "medium frequency", "high frequency"]
+    assert "severity 3" in fig._suptitle.get_text()
+    many = figures.band_accuracy(tables.band_rows(table))
+    assert len(many.axes) == 3 and "severity" in many.axes[0].get_xlabel()
+
+
+def test_panel_titles_and_axes_come_from_the_glossary():
+    from pixsim import glossary
+
+    rows = pd.DataFrame([{"run_name": f"{c}{s}", "condition": c, "seed": s, "attack": a, "norm": n,
+                          "panel": a if n == "none" else f"{a} {n}", "epsilon": e, "accuracy": 0.9 - e,
+                          "n_images": 64}
+                         for c in ("baseline", "regularized") for s in (0, 1)
+                         for a, n in (("salt_and_pepper", "none"), ("transfer_fgsm", "Linf"), ("gaussian", "none"))
+                         for e in (0.0, 0.1)])
+    fig = figures.accuracy_vs_epsilon(rows)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["Gaussian noise", "salt-and-pepper noise", "transferred FGSM (L∞)"]
+    xlabels = [ax.get_xlabel() for ax in fig.axes if ax.get_visible()]
+    assert xlabels[0].startswith("σ") and "pixel units" in xlabels[0]
+    assert xlabels[1].startswith("p") and "probability, not pixel units" in xlabels[1]
+    meta = figures.figure_meta(fig)
+    assert not any(glossary.raw_identifiers_in(t) for t in meta["titles"]), meta["titles"]
+    assert meta["seeds"] == {"baseline": 2, "regularized": 2} and meta["images"] == [64]
+    assert glossary.raw_identifiers_in("transfer_fgsm Linf") == ["Linf", "transfer_fgsm"]
+    assert glossary.raw_identifiers_in("transferred FGSM (L∞), Gaussian noise") == []
+    with pytest.raises(KeyError, match="no glossary entry for 'nope'"):
+        glossary.entry("nope")
+    page = glossary.glossary_markdown()
+    assert "| `salt_and_pepper` | salt-and-pepper noise |" in page and "not pixel units" in page
+
+
+def test_headline_and_effects_text_follow_the_rows():
+    values = pd.DataFrame([{"measure": m, "family": f, "label": lab, "value": 0.5}
+                           for m, f, lab in (("clean", "clean", "clean accuracy"),
+                                             ("area", "gaussian", "Gaussian noise: area"),
+                                             ("point", "gaussian", "Gaussian noise at sigma 0.1"))])
+    text = tables.headline_statement(values)
+    assert "Boundary" not in text and "Gaussian noise at sigma 0.1" in text
+    assert "Boundary metric" in tables.headline_statement(pd.concat([values, pd.DataFrame(
+        [{"measure": "boundary", "family": "boundary", "label": "Boundary", "value": 1e-3}])]))
+    effects = pd.DataFrame({"experiment": "e", "condition": "regularized",
+                            "tier": ["primary"] * 3 + ["secondary"] * 5})
+    text = tables.effects_statement(effects)
+    assert "within two tiers" in text and "the 3 primary measures" in text and "the 5 secondary" in text
+    assert "over all measures" not in text
+
+
+def test_layer_weights_collapse_epoch_from_the_history():
+    runs = pd.DataFrame([{"run_name": f"r{s}", "condition": "regularized", "seed": s, "alpha": 10.0}
+                         for s in (0, 1)] + [{"run_name": "b0", "condition": "baseline", "seed": 0, "alpha": 0.0}])
+    hist = []
+    for run, weights in (("r0", [[0.95, 0.01, 0.01, 0.01, 0.02], [0.99, 0, 0, 0, 0.01]]),
+                         ("r1", [[0.5, 0.2, 0.1, 0.1, 0.1], [0.1, 0.92, 0, 0, -0.02 + 0.1]])):
+        for epoch, w in enumerate(weights):
+            hist.append({"run_name": run, "epoch": epoch, **{f"layer_w{i}": v for i, v in enumerate(w)}})
+    hist = pd.DataFrame(hist)
+    col = tables.layer_collapse(hist, runs).set_index("seed")
+    assert col.loc[0, "collapsed_after_epoch"] == 1 and col.loc[0, "stage"] == "stem"
+    assert col.loc[1, "collapsed_after_epoch"] == 2 and col.loc[1, "stage"] == "stage 1"
+    text = tables.collapse_statement(tables.layer_collapse(hist, runs))
+    assert text.startswith("1 of 2 regularized seeds") and "1 after a later epoch" in text
+    fig = figures.layer_weights(hist, runs)
+    line = fig.axes[0].get_lines()[0]
+    assert line.get_xdata()[0] == 0 and line.get_ydata()[0] == pytest.approx(0.2)  # the uniform start
+
+
+def test_paper_comparison_keeps_only_rows_with_a_paper_number():
+    from pixsim import stats
+
+    ours = pd.DataFrame([{"dataset": d, "reg_dataset": "none", "metric": m, "mean": 0.5, "sd": 0.01, "n": 3}
+                         for d, m in (("cifar10", "clean"), ("cifar10", "gaussian:area"), ("fashion_mnist", "clean"))])
+    comparison = stats.paper_comparison(ours)
+    rows = tables.comparison_rows(comparison)
+    assert list(rows["metric"]) == ["clean"] and rows["paper"].iloc[0] != ""
+    line = tables.comparison_missing_statement(comparison)
+    assert line.count("\n") == 0 and "cifar10 (1 measures: `gaussian:area`)" in line and "fashion_mnist" in line
+
+
+def test_similarity_sentences_and_counts_from_the_values():
+    from pixsim import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 50))
+    x[1] = -x[0] + 0.01 * rng.normal(size=50)  # one strongly negative pair
+    x = x - x.mean(axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    S = x @ x.T
+    v = stats.offdiagonal(S)
+    fractions = stats.threshold_fractions(S, [0.2, 0.8])
+    t = tables.threshold_table(fractions).set_index("Th")
+    assert t.loc[0.8, "S < -Th (target -1)"].startswith("1 (")  # counted, not a share rounded to 0
+    text = tables.similarity_statement(v, fractions, 0.8)
+    assert f"{v.min():+.3f}" in text and "-1 for 1 (" in text
+    counts, edges = np.histogram(v, bins=100, range=(-1, 1))
+    assert f"peaks at {(edges[counts.argmax()] + edges[counts.argmax() + 1]) / 2:+.2f}" in text
+    assert f"{100 * np.mean(np.abs(v) > 0.2):.3g}% for Th = 0.2" in text
+
+
+def test_boundary_caveat_states_this_builds_converged_rows(table):
+    minimal = tables.minimal_rows(table)
+    brows = minimal[(minimal["method"] == "boundary") & (minimal["steps"] == 50)].rename(
+        columns={"median_mse": "value"})
+    text = tables.boundary_caveat(minimal, brows)
+    assert "has not converged" in text and "with DDN" in text and "after 800 Boundary steps" in text
+    assert "**larger** for `regularized`" in text  # the hand-made curves keep regularized above baseline
+    assert tables.boundary_caveat(minimal.iloc[0:0], brows) == ""
