@@ -49,6 +49,8 @@ from typing import Any, Callable
 import nbformat
 import yaml
 
+from pixsim import coverage
+
 GENERATED = Path("book") / "generated"
 PAGES = ("similarity", "results", "train_example", "robustness_example")
 MATHJAX_DIR = Path("book") / "_static" / "mathjax"  # in an output folder's book
@@ -93,6 +95,7 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     (gen / "source.md").write_text(source_page(sources))
     __import__("pixsim.record_pages").record_pages.write_record_pages(gen, sources / "records")  # records/ pages
     (gen / "claims.md").write_text(claims_page(sources, gen))
+    coverage.write_pages(gen)  # the robustness-checks chapter's tables (checks per profile, corruption bands)
     from pixsim.glossary import glossary_markdown  # the glossary page (book/glossary.md) includes it
 
     (gen / "glossary.md").write_text(glossary_markdown())

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "attack": ("pixsim.robustness.suite", "evaluate a checkpoint against an attack suite"),
     "reproduce": ("pixsim.reproduce_command", "run a profile's grid with papermill, then build the book"),
     "record": ("pixsim.records", "write a record of an output folder, or verify a record (checksums, rerun)"),
+    "rerun": ("pixsim.rerun", "print and run the exact papermill command that reruns one step of a run"),
 }
 
 #: What counts as a user error (bad values, files, data): reported in one line, exit code 2.
