@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from pixsim.checkpoint import load_checkpoint
+from pixsim.records import add_record_option, write_benchmark_record
 from pixsim.results import find_checkpoint, load_test_set
 from pixsim.robustness.boundary_curve import BoundaryCurveSpec, convergence_step
 from pixsim.robustness.ddn import DDNSpec
@@ -40,7 +41,9 @@ def main(argv=None) -> pd.DataFrame:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tol", type=float, default=0.05)
     p.add_argument("--out", default=None, help="CSV of the curve rows")
+    add_record_option(p)
     args = p.parse_args(argv)
+    start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -74,6 +77,17 @@ def main(argv=None) -> pd.DataFrame:
         print(table.to_string(index=False))
     if args.out:
         pd.concat(curves).to_csv(args.out, index=False)
+    if args.record is not None:
+        model = table.set_index("run")["alpha"].map(lambda a: "regularized" if a else "baseline")
+        curve = pd.concat(curves)[["run_name", "steps", "median_mse"]].rename(
+            columns={"run_name": "run", "median_mse": "median_sq_l2_per_d"})
+        curve.insert(0, "model", curve["run"].map(model))
+        ddn = pd.DataFrame({"model": table["run"].map(model), "run": table["run"],
+                            "ddn_median_sq_l2_per_d": table["ddn_median"]})
+        write_benchmark_record(args.record, {"curve": curve, "ddn": ddn, "summary": table},
+                               options={**vars(args), "steps": steps}, wall_seconds=time.perf_counter() - start,
+                               notes="model: baseline (alpha 0) or regularized; several runs of one model are "
+                                     "averaged by the page")
     return table
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from pixsim.checkpoint import load_checkpoint
+from pixsim.records import add_record_option, write_benchmark_record
 from pixsim.results import find_checkpoint, load_test_set
 from pixsim.robustness.common import derive_seed, predict
 from pixsim.robustness.corruptions import BAND_OF, CORRUPTIONS, SEVERITIES, CorruptionSpec, corrupt
@@ -53,11 +54,13 @@ def main(argv=None) -> pd.DataFrame:
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (the robustness notebook's default: 0)")
     p.add_argument("--check", default="500:3", help="configuration run end to end, IMAGES:SEVERITIES")
     p.add_argument("--out", default=None, help="CSV of the per-configuration table")
+    add_record_option(p)
     args = p.parse_args(argv)
+    start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    models = []
+    models = []  # (name, model, metadata)
     for path in args.checkpoints:
         model, meta = load_checkpoint(find_checkpoint(path), device="cpu")
         models.append((meta.get("run_name") or str(path), model.eval(), meta))
@@ -143,6 +146,18 @@ def main(argv=None) -> pd.DataFrame:
               f"on {n} images)", flush=True)
     if args.out:
         table.to_csv(args.out, index=False)
+    if args.record is not None:
+        tabs = {"configurations": table, "generation": gen}
+        if len(models) >= 2:  # the checked configuration against all images x all severities (records/corruption_severity)
+            a, b = models[0][0], models[1][0]
+            sevs = [int(s) for s in sev.split(",")]
+            pairs = ((f"{k} images x severity {sev}", bands(a, int(k), sevs), bands(b, int(k), sevs)),
+                     ("all severities", ref[a], ref[b]))
+            tabs["runs"] = pd.DataFrame([{"configuration": label, "band": band,
+                                          "difference_regularized_minus_baseline": rb[band] - ra[band],
+                                          "seed": args.seed} for label, ra, rb in pairs for band in ("low", "medium", "high")])
+        write_benchmark_record(args.record, tabs, options=vars(args), wall_seconds=time.perf_counter() - start,
+                               notes="runs: second model minus first (give the baseline first)")
     return table
 
 

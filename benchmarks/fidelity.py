@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pixsim.records import add_record_option, write_benchmark_record
+
 SETTINGS = {
     "before": dict(init="kaiming_fan_out", input_scaling="centred", phase_epochs=1.0),
     "+init": dict(init="torch", input_scaling="centred", phase_epochs=1.0),
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=None, help="first M training images (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="training processes at once (1 torch thread each)")
+    add_record_option(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +136,19 @@ def main(argv: list[str] | None = None) -> None:
     table.to_csv(out / "summary.csv", index=False)
     print(f"\n{len(runs) + 1} runs in {time.perf_counter() - t0:.0f} s ({os.cpu_count()} cores)\n")
     print(table.to_markdown(index=False, floatfmt=".3f"))
+    write_benchmark_record(args.record, {"rows": rows, "runs": record_runs(table)}, options=vars(args),
+                           wall_seconds=time.perf_counter() - t0)
+
+
+def record_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary in the columns of the fidelity record (one row per setting x model x seed), as
+    pixsim.record_pages renders it."""
+    names = {"condition": "model", "gaussian 0.2": "gaussian_0.2", "gaussian 0.3": "gaussian_0.3",
+             "transfer_fgsm 0.05": "transfer_fgsm_0.05", "transfer_fgsm 0.1": "transfer_fgsm_0.1",
+             "stage": "stage_selected"}
+    out = table.rename(columns=names)
+    out["setting"] = out["setting"].astype(str)
+    return out
 
 
 if __name__ == "__main__":

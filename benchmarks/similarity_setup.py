@@ -125,13 +125,19 @@ def measure(n: int, k: int, batches: int, threshold: float) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import pandas as pd  # here, not at the top: the measuring child's memory (VmHWM is reset before each step)
+
+    from pixsim.records import add_record_option, write_benchmark_record
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    t0 = time.perf_counter()
     if args.child:  # one N, JSON rows on stdout
         print(json.dumps(measure(args.sizes[0], args.k, args.batches, args.threshold)))
         return 0
@@ -148,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'N':>7}  {'step':<38} {'seconds':>8} {'peak MB':>8}  note")
     for r in rows:
         print(f"{r['N']:>7}  {r['step']:<38} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {r['note']}")
+    steps = pd.DataFrame(rows)
+    setup = steps[steps["step"].str.startswith("setup")].rename(columns={"N": "n_images"})
+    write_benchmark_record(args.record, {"steps": steps, "runs": setup[["n_images", "seconds", "peak_mb"]]},
+                           options=vars(args), wall_seconds=time.perf_counter() - t0,
+                           notes="runs: the set-up step per N (seconds wall clock, peak_mb: resident memory growth)")
     return 0
 
 

@@ -19,10 +19,12 @@ import argparse
 import statistics
 import time
 
+import pandas as pd
 import torch
 
 from pixsim.models import build_model
 from pixsim.pairs import PairSampler
+from pixsim.records import add_record_option, write_benchmark_record
 from pixsim.runtime import resolve_device, use_all_cores
 from pixsim.similarity import build_target
 from pixsim.training import train_step
@@ -96,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock", choices=["auto", "wall", "process"], default="auto",
                         help="process: this process's CPU time, robust to other load on a shared CPU "
                              "(meaningful with --threads 1); auto: process on CPU with 1 thread, else wall")
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    t0, record_rows = time.perf_counter(), []
     device = resolve_device(args.device)
     threads = use_all_cores() if args.threads is None else (torch.set_num_threads(args.threads) or args.threads)
     clock_name = args.clock if args.clock != "auto" else ("process" if device.type == "cpu" and threads == 1 else "wall")
@@ -117,6 +121,15 @@ def main(argv: list[str] | None = None) -> None:
         label = f"{arch} w{width} {side}x{side} ({rounds} rounds)"
         print(f"{label:<28} {med['plain']:>12.4f} " + " ".join(f"{ratios[kind]:>15.3f}" for kind in KINDS[1:])
               + f"  ({ok})", flush=True)
+        clock_text = (f"{'process CPU time' if clock_name == 'process' else 'wall clock'}, {threads} thread(s), "
+                      f"{device.type}")
+        record_rows += [{"network": f"{arch} w{width} {side}x{side}", "pair_mode": kind, "ratio": ratios[kind],
+                         "clock": clock_text, "plain_seconds_per_step": med["plain"], "rounds": rounds}
+                        for kind in KINDS[1:]]
+    write_benchmark_record(args.record, {"runs": pd.DataFrame(record_rows)},
+                           options={**vars(args), "flop_bound": bound}, wall_seconds=time.perf_counter() - t0,
+                           notes="ratio: median step time of the kind / median plain step time (pair_mode "
+                                 "plain_b+2k: an unregularized step on batch + 2k images)")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pixsim.records import add_record_option, write_benchmark_record
 
 SIDE, BATCH, K, ALPHA = 28, 64, 16, 10.0
 
@@ -241,7 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epoch-steps", type=int, default=619, help="steps per epoch for the per-step share of "
                         "the per-epoch extras (619: 40,000 images, 1%% validation, batch 64)")
     parser.add_argument("--skip-compile", action="store_true")
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    start, rows = time.perf_counter(), []
+
+    def keep(quantity: str, value: float, unit: str) -> None:
+        rows.append({"quantity": quantity, "value": float(value), "unit": unit})
 
     print(f"ResNet10 width {args.width}, {SIDE}x{SIDE}, batch {BATCH}, k {K}; median wall-clock of {args.steps} steps\n")
     torch.set_num_threads(1)
@@ -253,12 +261,17 @@ def main(argv: list[str] | None = None) -> None:
               f"{m['pixsim ' + kind] / m['minimal ' + kind]:.3f} |")
     print(f"| regularized / plain | {m['pixsim regularized'] / m['pixsim plain']:.3f} | "
           f"{m['minimal regularized'] / m['minimal plain']:.3f} | |\n")
+    keep("plain step, 1 thread", m["pixsim plain"], "ms/step")
+    keep("regularized step, 1 thread", m["pixsim regularized"], "ms/step")
+    keep("minimal implementation, plain step, 1 thread", m["minimal plain"], "ms/step")
+    keep("minimal implementation, regularized step, 1 thread", m["minimal regularized"], "ms/step")
 
     extras = epoch_extras(args.width)
     print(f"2. pixsim per-epoch extras (1 thread), as ms per step of a {args.epoch_steps}-step epoch")
     print("| extra | ms per epoch | ms per step |\n|---|---|---|")
     for name, ms in extras.items():
         print(f"| {name} | {ms:.0f} | {ms / args.epoch_steps:.2f} |")
+        keep(f"per-epoch {name}", ms, "ms/epoch")
     total = sum(extras.values()) / args.epoch_steps
     print(f"| all | {sum(extras.values()):.0f} | {total:.2f} ({100 * total / m['pixsim regularized']:.1f}% "
           "of a regularized step) |\n")
@@ -269,6 +282,10 @@ def main(argv: list[str] | None = None) -> None:
         one = throughput(args.width, args.steps, 1, 2, reg)
         two = throughput(args.width, args.steps, 2, 1, reg)
         print(f"| {'regularized' if reg else 'plain'} | {one:.2f} | {two:.2f} | {two / one:.2f} |")
+        kind = "regularized" if reg else "plain"
+        keep(f"{kind} step, one 2-thread run", 1000 / one, "ms/step")
+        keep(f"{kind} steps, two 1-thread processes together", two, "steps/s")
+        keep(f"{kind} steps, one 2-thread process", one, "steps/s")
     print()
     if not args.skip_compile:
         print("4. torch.compile of the network's forward (inductor, 1 thread, regularized step)")
@@ -278,8 +295,15 @@ def main(argv: list[str] | None = None) -> None:
             for name in ("eager", "compiled"):
                 print(f"| {name} | {c[name + ' first 2 steps (s)']:.1f} | {c[name + ' step (ms)']:.1f} |")
             print(f"| compiled / eager step | | {c['compiled step (ms)'] / c['eager step (ms)']:.3f} |")
+            keep("torch.compile compilation", c["compiled first 2 steps (s)"] - c["eager first 2 steps (s)"], "s")
+            keep("compiled regularized step", c["compiled step (ms)"], "ms/step")
+            keep("eager regularized step", c["eager step (ms)"], "ms/step")
         except Exception as exc:  # noqa: BLE001 - report, do not hide, a backend that fails here
             print(f"torch.compile failed here: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    write_benchmark_record(args.record, {"runs": pd.DataFrame(rows)}, options={**vars(args), "side": SIDE,
+                           "batch": BATCH, "k": K}, wall_seconds=time.perf_counter() - start,
+                           notes="median wall-clock step times; torch.compile compilation: the compiled variant's "
+                                 "first two steps minus the eager variant's")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,12 @@ def _signed(x: float, digits: int = 3) -> str:
 def _md_table(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, df.columns)) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join("" if (isinstance(v, float) and math.isnan(v)) else str(v) for v in row) + " |"
-            for row in df.itertuples(index=False)]
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.4g}"  # raw floats of a table: four significant digits
+        return str(v)
+
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body])
 
 
@@ -307,10 +311,11 @@ def train_speed_summary(runs: pd.DataFrame) -> dict:
     """Ratios from the step times: regularized / plain (1 thread); images per second of two
     one-thread runs at once against one two-thread run; the head's cost after / before."""
     v = runs.set_index("quantity")["value"]
-    return {"reg_over_plain": float(v["regularized step, 1 thread"] / v["plain step, 1 thread"]),
-            "processes_over_threads": float(2 * v["plain step, one 2-thread run"] / v["plain step, 1 thread"]),
-            "head_after_over_before": float(v["similarity head, three row sums"] / v["similarity head, normalised copies"]),
-            "compile_seconds": float(v["torch.compile compilation"])}
+    get = lambda q: float(v[q]) if q in v.index else float("nan")  # noqa: E731
+    return {"reg_over_plain": get("regularized step, 1 thread") / get("plain step, 1 thread"),
+            "processes_over_threads": 2 * get("plain step, one 2-thread run") / get("plain step, 1 thread"),
+            "head_after_over_before": get("similarity head, three row sums") / get("similarity head, normalised copies"),
+            "compile_seconds": get("torch.compile compilation")}
 
 
 def _table_page(record: Record, table: str = "runs") -> str:
@@ -362,7 +367,10 @@ def _generic(record: Record) -> str:
 
 
 def render(record: Record) -> str:
-    """The markdown page of a record (its renderer, else its provenance and tables' sizes)."""
+    """The markdown page of a record: its name's renderer; a record of benchmarks/power.py (tables
+    sd, mdd and cost) under another name as the power pilot's; else its provenance and tables' sizes."""
+    if record.name not in RENDERERS and {"sd", "mdd", "cost"} <= set(record.tables()):
+        return _power(record)
     return RENDERERS.get(record.name, _generic)(record)
 
 
@@ -402,9 +410,10 @@ def readme_snippet(key: str, records_root: str | Path | None = None) -> str:
     if key == "similarity_setup.speed":
         r = record.table("runs").sort_values("n_images").iloc[-1]
         return (f"Set-up of the pixel target for N = {int(r['n_images']):,} images took {r['seconds']:.2f} s and "
-                f"{int(r['peak_mb'])} MB at `{rev}` (record `records/similarity_setup`)")
+                f"{r['peak_mb']:.0f} MB at `{rev}` (record `records/similarity_setup`)")
     if key == "step_cost.speed":
         runs = record.table("runs")
+        runs = runs[runs["pair_mode"].isin(["separate", "joint", "fused"])]
         big = runs[runs["network"].str.startswith("resnet18")]["ratio"]
         small = runs[~runs["network"].str.startswith("resnet18")]["ratio"]
         opts = record.manifest.get("options") or {}
@@ -414,12 +423,16 @@ def readme_snippet(key: str, records_root: str | Path | None = None) -> str:
                 f"(record `records/step_cost`, `{rev}`)")
     if key == "train_speed.speed":
         s = train_speed_summary(record.table("runs"))
-        return (f"two one-thread runs at once train {s['processes_over_threads']:.2f} times the images per second "
-                f"of one two-thread run; a regularized step takes {s['reg_over_plain']:.2f} times a plain one; "
-                f"`torch.compile` costs {s['compile_seconds']:.0f} s of compilation; computing the head's cosines "
-                f"from three row sums cut its cost to {s['head_after_over_before']:.2f} of the normalised copies' "
-                f"(record `records/train_speed`, `{rev}`, approximate step times measured with other work on the "
-                "machine: read the ratios)")
+        parts = [f"two one-thread runs at once train {s['processes_over_threads']:.2f} times the images per second "
+                 f"of one two-thread run", f"a regularized step takes {s['reg_over_plain']:.2f} times a plain one"]
+        if not math.isnan(s["compile_seconds"]):
+            parts.append(f"`torch.compile` costs {s['compile_seconds']:.0f} s of compilation")
+        if not math.isnan(s["head_after_over_before"]):
+            parts.append(f"computing the head's cosines from three row sums cut its cost to "
+                         f"{s['head_after_over_before']:.2f} of the normalised copies'")
+        note = (", approximate step times measured with other work on the machine: read the ratios"
+                if record.kind == "transcribed" else "")
+        return "; ".join(parts) + f" (record `records/{record.name}`, `{rev}`{note})"
     if key == "power_pilot.cost":
         c = record.table("cost").iloc[0]
         return (f"In the quick design's pilot a regularized model trained in {c['train_seconds_regularized']:.0f} s "

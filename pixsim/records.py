@@ -51,8 +51,8 @@ import pandas as pd
 __all__ = [
     "MANIFEST", "MANIFEST_KEYS", "KINDS", "RECORDS_DIR", "DEFAULT_TOLERANCE", "Record", "Finding",
     "write_record", "load_record", "record_from_output", "verify_record", "rerun_run", "machine_description",
-    "versions", "git_revision", "changed_modules", "list_records", "repo_root", "configure_parser",
-    "run_from_args",
+    "versions", "git_revision", "changed_modules", "list_records", "repo_root", "add_record_option",
+    "write_benchmark_record", "configure_parser", "run_from_args",
 ]
 
 MANIFEST = "manifest.json"
@@ -331,6 +331,33 @@ def list_records(root: str | Path | None = None) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())
+
+
+# -- benchmarks ---------------------------------------------------------------------------------
+def add_record_option(parser: argparse.ArgumentParser) -> None:
+    """A benchmark's ``--record DIR`` option: also write its measurements as a record there."""
+    parser.add_argument("--record", type=Path, metavar="DIR", default=None,
+                        help="also write a record of this run (tidy CSVs + manifest.json) into DIR, e.g. records/NAME")
+
+
+def write_benchmark_record(dest: str | Path | None, tables: Mapping[str, pd.DataFrame], *,
+                           options: Mapping[str, Any], wall_seconds: float | None, notes: str = "",
+                           command: str | None = None) -> Path | None:
+    """Write a benchmark's record at ``dest`` (nothing when ``dest`` is None): kind ``benchmark``,
+    named after the folder, the command line as run (``sys.argv``) unless ``command`` is given.
+    Prints the record's path."""
+    if dest is None:
+        return None
+    dest = Path(dest)
+    if command is None:
+        import shlex
+
+        command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    path = write_record(dest, tables, name=dest.name, kind="benchmark", command=command,
+                        options={k: v for k, v in dict(options).items() if k != "record"},
+                        wall_seconds=wall_seconds, notes=notes)
+    print(f"record: {path}")
+    return path
 
 
 # -- a reproduce output folder as a record ------------------------------------------------------
