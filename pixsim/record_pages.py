@@ -239,6 +239,10 @@ def _power(record: Record) -> str:
         f"{cost['train_seconds_regularized']:.0f} s a regularized model, {cost['eval_seconds_per_model']:.0f} s an "
         f"evaluation, {jobs} at once), {largest} seeds per condition take {power_hours(cost, largest, jobs):.1f} h.",
     ]
+    gain = cost.get("baseline_val_acc_gain_last_epoch")
+    if gain is not None and not pd.isna(gain):
+        lines[-1] += (f" Over the last epoch the baselines' validation accuracy changed by {gain:+.4f} on average "
+                      "(has their training levelled off?).")
     return "\n".join(lines) + "\n"
 
 

@@ -250,6 +250,7 @@ def test_power_page_and_mdd_from_sd():
     n = int(mdd["n"].max())
     hours = n * (cost.train_seconds_baseline + cost.train_seconds_regularized + 2 * cost.eval_seconds_per_model) / 2 / 3600
     assert f"{n} seeds per condition take {hours:.1f} h" in page
+    assert f"changed by {cost.baseline_val_acc_gain_last_epoch:+.4f} on average" in page
 
 
 def test_boundary_page():
