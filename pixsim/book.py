@@ -186,18 +186,20 @@ def parameters_page(notebooks: str | Path) -> str:
             continue
         lines += [f"### `notebooks/{path.name}` ({len(params)} parameters)", ""]
         if path.stem == "train":
-            lines += ["Every field of `pixsim.config.TrainConfig`, same name and meaning (`pixsim train --help` "
-                      "explains each); the defaults here are a quick Fashion-MNIST run.", ""]
+            lines += ["Every field of `pixsim.config.TrainConfig`, same name, meaning and default (`pixsim train "
+                      "--help` explains each; the defaults are the paper's protocol).", ""]
         lines += ["| parameter | default | meaning |", "|---|---|---|"]
-        if path.stem == "train":  # the training notebook's parameters are TrainConfig's fields: their help
-            import dataclasses
+        from pixsim.parameters import parameter_help  # the library's meaning of each parameter, where the cell has none
 
-            from pixsim.config import TrainConfig
-
-            helps = {f.name: str(f.metadata.get("help", "")) for f in dataclasses.fields(TrainConfig)}
-            params = [(n, d, c or helps.get(n, "")) for n, d, c in params]
+        try:
+            helps = parameter_help(path.stem)
+        except KeyError:
+            helps = {}
+        params = [(n, d, c or helps.get(n, "")) for n, d, c in params]
         for name, default, comment in params:
             default = default.replace("|", "\\|")
+            # options as code, so that the page shows "--help", not an en-dash
+            comment = re.sub(r"(?<![`\w])((?:pixsim \w+ )?--[\w-]+)", r"`\1`", comment) if "`" not in comment else comment
             lines.append(f"| `{name}` | `{default}` | {comment.replace('|', '/')} |")
         lines.append("")
     if not lines:
@@ -388,6 +390,10 @@ def assemble(out_dir: str | Path, book_root: str | Path) -> list[Path]:
     lead = gen / "lead.md"
     lead.write_text(_lead_page(out_dir, manifest, gen))
     written.append(lead)
+    from pixsim.rerun import examples_markdown  # the rerun page's commands for this build
+
+    (gen / "rerun_examples.md").write_text(examples_markdown(out_dir, manifest))
+    written.append(gen / "rerun_examples.md")
     for table in sorted((out_dir / "analysis").glob("*.csv")):  # the results page's download links
         shutil.copy2(table, gen / table.name)
         written.append(gen / table.name)

@@ -411,22 +411,18 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("clean", ("clean",), ("clean",), "Clean accuracy", "a small cost: lower clean accuracy",
-          PAPER_DIRECTIONS["clean"], "clean"),
-    Claim("gaussian", ("gaussian",), ("area",), "Gaussian noise: area under accuracy vs σ",
-          "more robust to random noise", PAPER_DIRECTIONS["gaussian"], "gaussian@0.1"),
-    Claim("uniform", ("uniform",), ("area",), "Uniform noise: area under accuracy vs ε",
-          "more robust to random noise", PAPER_DIRECTIONS["uniform"]),
-    Claim("salt_and_pepper", ("salt_and_pepper",), ("area",), "Salt-and-pepper noise: area under accuracy vs p",
-          "more robust to random noise", PAPER_DIRECTIONS["salt_and_pepper"]),
-    Claim("transfer_fgsm", ("transfer_fgsm",), ("area",), "Transferred FGSM: area under accuracy vs ε",
-          "more robust to FGSM transferred from an unregularized model", PAPER_DIRECTIONS["transfer_fgsm"],
-          "transfer_fgsm@0.02"),
-    Claim("minimal", ("ddn", "boundary"), ("minimal", "boundary"),
-          "Minimal perturbation: median ‖δ‖²₂/D", "larger perturbations needed (decision-based Boundary attack)",
-          PAPER_DIRECTIONS["boundary"], "boundary_mse"),
-    Claim("pgd", ("pgd",), ("area",), "White-box PGD: area under accuracy vs ε",
-          "none: not a claim of the paper (it has no white-box attack)", None),
+    Claim("clean", ("clean",), ("clean",), "Clean accuracy", "lower (a small cost)", PAPER_DIRECTIONS["clean"],
+          "clean"),
+    Claim("gaussian", ("gaussian",), ("area",), "Gaussian noise", "higher", PAPER_DIRECTIONS["gaussian"],
+          "gaussian@0.1"),
+    Claim("uniform", ("uniform",), ("area",), "Uniform noise", "higher", PAPER_DIRECTIONS["uniform"]),
+    Claim("salt_and_pepper", ("salt_and_pepper",), ("area",), "Salt-and-pepper noise", "higher",
+          PAPER_DIRECTIONS["salt_and_pepper"]),
+    Claim("transfer_fgsm", ("transfer_fgsm",), ("area",), "Transferred FGSM", "higher",
+          PAPER_DIRECTIONS["transfer_fgsm"], "transfer_fgsm@0.02"),
+    Claim("minimal", ("ddn", "boundary"), ("minimal", "boundary"), "Minimal perturbation ‖δ‖²₂/D",
+          "larger (Boundary attack)", PAPER_DIRECTIONS["boundary"], "boundary_mse"),
+    Claim("pgd", ("pgd",), ("area",), "White-box PGD", "no claim", None),
 )
 
 _WORDS = {1: "confirmed", -1: "contradicted", 0: "not resolved"}
@@ -573,23 +569,25 @@ def _escape(text: str) -> str:
 
 def claims_html(table: pd.DataFrame, *, caption: str = "") -> str:
     """The claims table as an HTML table of class ``claims-table`` (the book's first element),
-    then one sentence saying what decides the word and which interval is shown, and the rows'
-    notes. ``table``: :func:`claims_table`."""
-    head = ("<tr><th>measure</th><th>the paper</th><th>difference, regularized − baseline "
+    compact so that the lead figure below it starts on the first screen: one line per claim, a
+    row's note (why it is not resolved, or not measured) in small type after its interval.
+    ``table``: :func:`claims_table`."""
+    nowrap = ' style="white-space: nowrap"'
+    head = (f"<tr><th>claim of the paper</th><th>the paper: regularized</th><th{nowrap}>difference "
             "[interval]</th><th>Holm p</th><th>verdict</th></tr>")
     body = []
     for _, r in table.iterrows():
         paper = _escape(r["paper"]) + (f" ({_escape(r['paper_number'])})" if r["paper_number"] else "")
-        mark = "" if r["claim"] else " <em>(not a paper claim)</em>"
-        note = f"<br><small>{_escape(r['note'])}</small>" if r["note"] else ""
+        mark = "" if r["claim"] else " <em>(not in the paper)</em>"
+        note = f" <small>({_escape(r['note'])})</small>" if r["note"] else ""
         holm = f"{r['p_holm']:.2g}" if np.isfinite(r["p_holm"]) else "—"
         word = f"<strong>{r['word']}</strong>" if r["claim"] else f"<em>{r['word']}</em>"
-        body.append(f"<tr><td>{_escape(r['measure'])}{mark}</td><td>{paper}</td><td>{_cell(r)}{note}</td>"
-                    f"<td>{holm}</td><td>{word}</td></tr>")
+        body.append(f"<tr><td>{_escape(r['measure'])}{mark}</td><td>{paper}</td><td><span{nowrap}>{_cell(r)}"
+                    f"</span>{note}</td><td>{holm}</td><td{nowrap}>{word}</td></tr>")
     cap = _CODE_RE.sub(r"<code>\1</code>", _escape(caption))
-    cap = f"<caption>{cap}</caption>" if caption else ""
-    return (f'<table class="claims-table docutils align-default">{cap}<thead>{head}</thead><tbody>'
-            + "".join(body) + "</tbody></table>\n")
+    cap = f'<caption style="caption-side: top">{cap}</caption>' if caption else ""
+    return (f'<table class="claims-table docutils" style="font-size: 0.85em; line-height: 1.3">{cap}<thead>'
+            f"{head}</thead><tbody>" + "".join(body) + "</tbody></table>\n")
 
 
 def claims_sentence(table: pd.DataFrame, alpha: float = CLAIMS_ALPHA) -> str:
@@ -676,7 +674,7 @@ def claims_page(record_dir: str | Path, gen_dir: str | Path | None = None, *, fi
     rev = str(m.get("revision") or "?")[:7] + (" with uncommitted changes" if m.get("dirty") else "")
     date = str(m.get("date") or "?")[:10]
     name = record_label or f"`records/{record_dir.name}/`"
-    parts = []
+    parts, details = [], []
     keys = [c for c in ("experiment", "condition") if c in effects]
     groups = list(effects.groupby(keys, sort=False)) if len(effects) and keys else []
     for key, part in groups:
@@ -689,20 +687,21 @@ def claims_page(record_dir: str | Path, gen_dir: str | Path | None = None, *, fi
         dataset, reg = _comparison_data(part, runs)
         table = claims_table(part, values, dataset=dataset, reg_dataset=reg, extra=ext)
         n = _n_text(part)
-        data = f"{dataset} classified, {reg} pixel similarities" if dataset else ""
+        data = f"{_data_name(dataset)} classified, {_data_name(reg)} pixel similarities" if dataset else ""
         what = f" (experiment `{names['experiment']}`)" if len(groups) > 1 and "experiment" in names else ""
-        caption = (f"The paper's claims tested by the decisive record{what}: {n} seeds per condition, "
-                   f"`{names.get('condition', 'regularized')}` vs `baseline`; {data}; profile `{prof.name}`, "
-                   f"revision {rev}, {date}.")
+        caption = (f"Decisive record{what}: {n} seeds per condition, revision {rev}, {date}")
+        details.append(f"`{names.get('condition', 'regularized')}` vs `baseline`{what}: {data}, profile "
+                       f"`{prof.name}`")
         parts.append(claims_html(table, caption=caption))
     if not parts:
         return (f"*The record {name} has no comparison of a regularized condition with a baseline: no claims "
                 "table.*\n")
-    text = "\n".join(parts) + "\n" + claims_sentence(table) + (
-        f" Re-derived from the per-run rows of {name} (`pixsim.headline.claims_page`).\n")
+    text = "\n".join(parts) + "\n"
     if gen_dir is not None:
         text += "\n" + _record_lead_figure(results, prof, Path(gen_dir), figure_name, n, rev, date)
-    return text
+    return text + ("\n" + claims_sentence(table) + " Compared: " + "; ".join(details) + ". Each noise or attack "
+                   "measure is the area under accuracy against its ε over the profile's grid, divided by the grid's "
+                   f"span; the table is re-derived from the per-run rows of {name} (`pixsim.headline.claims_page`).\n")
 
 
 def _record_lead_figure(results: pd.DataFrame, prof: Any, gen_dir: Path, name: str, n: str, rev: str,
@@ -726,6 +725,14 @@ def _record_lead_figure(results: pd.DataFrame, prof: Any, gen_dir: Path, name: s
             f"against perturbation size under {names}, baseline and regularized models of the decisive record\n\n"
             f"Accuracy against the size of the perturbation ({names}): mean over {n} seeds per condition "
             f"(line) ± 1 sd (band), baseline vs regularized; decisive record, revision {rev}, {date}.\n```\n")
+
+
+_DATA_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+               "image_folder": "ImageNet images", "synthetic": "synthetic images"}
+
+
+def _data_name(name: str | None) -> str:
+    return _DATA_NAMES.get(str(name), str(name))
 
 
 def _label_of(attack: str) -> str:

@@ -37,7 +37,8 @@ import yaml
 from pixsim import results as store
 from pixsim.cli import command
 
-__all__ = ["STEPS", "RerunCommand", "recorded_parameters", "rerun_command", "papermill_command",
+__all__ = ["STEPS", "RerunCommand", "available_steps", "recorded_parameters", "rerun_command", "papermill_command",
+           "examples_markdown",
            "configure_parser", "run_from_args"]
 
 #: the steps a run folder can hold, in the order they run
@@ -57,14 +58,40 @@ class RerunCommand:
     parameters: dict[str, Any]
     dest: Path
 
-    def argv(self, papermill: str = "papermill") -> list[str]:
+    def yaml_text(self, width: int | None = None) -> str:
+        """The parameters as one JSON mapping (valid YAML for papermill's ``-y``), keys sorted;
+        with ``width``, broken between entries (never inside a value) into lines of about that
+        many characters."""
+        if not width:
+            return "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(self.parameters.items())) + "}"
+        items = []  # pieces between which a line may break: entries, and the elements of a list value
+        for k, v in sorted(self.parameters.items()):
+            if isinstance(v, list) and len(v) > 1:
+                parts = [json.dumps(x) for x in v]
+                parts[0], parts[-1] = f"{json.dumps(k)}: [{parts[0]}", f"{parts[-1]}]"
+                items += parts
+            else:
+                items.append(f"{json.dumps(k)}: {json.dumps(v)}")
+        lines, current = [], ""
+        for item in items:
+            if current and len(current) + len(item) + 2 > width:
+                lines.append(current + ",")
+                current = item
+            else:
+                current = f"{current}, {item}" if current else item
+        return "{" + "\n ".join(lines + [current]) + "}"
+
+    def argv(self, papermill: str = "papermill", width: int | None = None) -> list[str]:
         """The command as an argument list (``papermill`` replaced by e.g. ``python -m papermill``)."""
         return [*shlex.split(papermill), str(self.notebook), str(self.output), "-k", "python3", "-y",
-                json.dumps(self.parameters, sort_keys=True)]
+                self.yaml_text(width)]
 
-    def line(self) -> str:
-        """The exact shell command: ``mkdir -p DEST && papermill NOTEBOOK OUTPUT -k python3 -y '{...}'``."""
-        return f"mkdir -p {shlex.quote(str(self.dest))} && " + " ".join(shlex.quote(a) for a in self.argv())
+    def line(self, width: int | None = None) -> str:
+        """The exact shell command: ``mkdir -p DEST && papermill NOTEBOOK OUTPUT -k python3 -y '{...}'``
+        (``width``: the mapping broken into lines inside its quotes, :meth:`yaml_text`)."""
+        argv = [shlex.quote(a) for a in self.argv(width=width)]
+        head = f"mkdir -p {shlex.quote(str(self.dest))} && " + " ".join(argv[:-2])
+        return head + (" \\\n  " if width else " ") + " ".join(argv[-2:])
 
 
 def _out_folder(run_dir: Path) -> Path:
@@ -237,3 +264,39 @@ def run_from_args(args: argparse.Namespace) -> int:
                   f"({after.get('n_test', '?')} images)")
     print(f"rerun written to {cmd.dest} (executed notebook {cmd.output})")
     return 0
+
+
+def examples_markdown(out_dir: str | Path, manifest: dict[str, Any] | None = None, *,
+                      shown_as: str | None = None) -> str:
+    """The rerun page's commands for this build (``generated/rerun_examples.md``): for one
+    regularized training run of the output folder ``out_dir`` (else any), ``pixsim rerun`` of
+    its training and robustness steps and the exact papermill line each prints, with the output
+    folder written ``shown_as`` (default: its path relative to the current directory when it lies
+    below it, else ``<out>``). One line saying so when the folder holds no run."""
+    out = Path(out_dir).resolve()
+    if shown_as is None:  # relative to the current directory when below it, else <out> (no machine paths)
+        shown = _shown(out)
+        shown_as = str(shown) if not shown.is_absolute() else "<out>"
+    steps = (manifest or {}).get("steps") or []
+    runs = [s.get("run") for s in steps if s.get("kind") == "train"
+            and (s.get("labels") or {}).get("role") == "regularized"]
+    runs += sorted(p.parent.name for p in out.glob(f"runs/*/{store.RUN_RECORD}"))
+    run = next((r for r in runs if r and (out / "runs" / r / store.RUN_RECORD).is_file()), None)
+    if run is None:
+        return f"*No finished training run in this build's output folder (`{shown_as}`): no example.*\n"
+    run_dir = out / "runs" / run
+    todo = [s for s in ("train", "robustness") if s in available_steps(run_dir)]
+    lines = [f"For this build (output folder `{shown_as}`), run `{run}`: `pixsim rerun` prints and executes "
+             "the papermill command of each step (into `rerun/`),", "", "```bash"]
+    lines += [f"pixsim rerun {shown_as}/runs/{run}" + ("" if s == "train" else f" --step {s}") for s in todo]
+    lines += ["```", "", "which are, written out (every parameter as it ran):", "", "```bash"]
+    for step in todo:
+        lines.append(rerun_command(run_dir, step).line(width=96).replace(str(out), shown_as))
+    lines.append("```")
+    if "robustness" in available_steps(run_dir):
+        params = recorded_parameters(run_dir, "robustness")
+        src = params.get("source_checkpoint")
+        lines += ["", (f"The evaluation's source model (the unregularized network whose gradients drive the "
+                       f"transferred FGSM) is `{str(src).replace(str(out), shown_as)}`." if src else
+                       "This evaluation ran without a source model: transferred FGSM was skipped.")]
+    return "\n".join(lines) + "\n"
