@@ -31,7 +31,7 @@ __all__ = [
     "per_run_points", "clean_accuracy_cost", "boundary_metric", "perturbation_spectra", "layer_weights",
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
     "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
-    "reset_numbering", "quiet_notebook", "save_figure", "SHOWN", "figure_meta", "meta_html", "mark_absent",
+    "reset_numbering", "quiet_notebook", "save_figure", "SHOWN", "figure_meta", "meta_html", "mark_absent", "recorded_seeds_caption",
 ]
 
 EPS_LABEL = glossary.epsilon_label(None)
@@ -70,6 +70,17 @@ def seeds_caption(df: pd.DataFrame, condition: str = "condition", seed: str = "s
     n = f"{lo}" if lo == hi else f"{lo}-{hi}"
     parts = ", ".join(f"{c} {int(v)}" for c, v in counts.items())
     return f"n = {n} seeds per condition ({parts})"
+
+
+def recorded_seeds_caption(fig) -> str:
+    """:func:`seeds_caption`'s text for the rows a figure recorded it was drawn from (for figures
+    such as :func:`sweep` whose rows are assembled inside the function)."""
+    seeds = (getattr(fig, "_pixsim_meta", None) or {}).get("seeds") or {}
+    if not seeds:
+        return "no runs"
+    lo, hi = min(seeds.values()), max(seeds.values())
+    n = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return f"n = {n} seeds per condition ({', '.join(f'{c} {k}' for c, k in seeds.items())})"
 
 
 def note_figure(message: str) -> plt.Figure:
@@ -256,6 +267,13 @@ def _finish(fig: plt.Figure, title: str | None) -> plt.Figure:
     return fig
 
 
+def _panel_rank(panel: str) -> tuple:
+    """Order of panels: the glossary's (noise, transferred, white-box, ...), then the norm."""
+    attack, _, norm = str(panel).partition(" ")
+    keys = list(glossary.ENTRIES)
+    return (keys.index(attack) if attack in keys else len(keys), attack, norm)
+
+
 def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = None,
                         x: str = "epsilon", y: str = "accuracy", col: str = "panel",
                         condition: str = "condition", title: str | None = None,
@@ -277,7 +295,7 @@ def accuracy_vs_epsilon(df: pd.DataFrame, *, attacks: Sequence[str] | None = Non
     data = df if attacks is None else df[df[col].isin(attacks)]
     if data.empty:
         return note_figure(f"no rows for attacks {list(attacks or [])}; the table has {sorted(set(df[col]))}")
-    panels = list(attacks) if attacks is not None else sorted(set(data[col]))
+    panels = list(attacks) if attacks is not None else sorted(set(data[col]), key=_panel_rank)
     order = condition_order(list(data[condition]))
     n = len(panels)
     ncols = min(col_wrap, n)

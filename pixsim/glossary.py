@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Entry", "ENTRIES", "NORMS", "BANDS", "entry", "label", "panel_label", "epsilon_label", "symbol",
-           "raw_identifiers", "raw_identifiers_in", "glossary_table", "glossary_markdown", "PIXEL_UNITS"]
+           "raw_identifiers", "raw_identifiers_in", "glossary_table", "glossary_markdown", "PIXEL_UNITS",
+           "measure_label"]
 
 PIXEL_UNITS = "pixel units, images in [0, 1]"
 
@@ -58,7 +59,7 @@ ENTRIES: dict[str, Entry] = {e.key: e for e in (
     Entry("pgd", "white-box PGD", "white-box", "ε", "radius of projected gradient descent on the model itself",
           PIXEL_UNITS),
     Entry("square", "Square attack", "black-box", "ε", "radius of the score-based Square attack", PIXEL_UNITS),
-    Entry("autoattack", "AutoAttack (standard)", "white-box ensemble", "ε",
+    Entry("autoattack", "AutoAttack", "white-box ensemble", "ε",
           "radius of AutoAttack as published (APGD-CE, APGD-T, FAB-T, Square)", PIXEL_UNITS),
     Entry("autoattack_fast", "AutoAttack (fast composition)", "white-box ensemble", "ε",
           "radius of torchattacks' cheaper AutoAttack composition", PIXEL_UNITS),
@@ -137,6 +138,35 @@ def epsilon_label(attack: str | None) -> str:
     if e.key == "uniform":
         return f"ε: noise half-width ({PIXEL_UNITS})"
     return f"{e.symbol}: attack radius ({PIXEL_UNITS})"
+
+
+_MEASURES = {"area": "area under the curve", "relative_area": "area relative to clean", "third_lost": "where the "
+             "baseline lost a third"}
+
+
+def measure_label(metric: str) -> str:
+    """A headline metric key (``gaussian:area``, ``gaussian@0.1``, ``transfer_fgsm:third_lost@0.05``,
+    ``boundary_mse``, ``clean``) in words, with the family's symbol: ``Gaussian noise: area under the
+    curve``, ``Gaussian noise at σ = 0.1``."""
+    metric = str(metric)
+    if metric == "boundary_mse":
+        return f"Boundary attack, median {ENTRIES['boundary'].symbol}"
+    family, _, rest = metric.partition(":")
+    eps = None
+    if "@" in family:
+        family, eps = family.split("@", 1)
+    elif "@" in rest:
+        rest, eps = rest.split("@", 1)
+    norm = None
+    for suffix in ("_L2", "_Linf"):
+        if family.endswith(suffix):
+            family, norm = family[: -len(suffix)], suffix[1:]
+    text = panel_label(family, norm)
+    if rest:
+        text += f": {_MEASURES.get(rest, rest.replace('_', ' '))}"
+    if eps is not None:
+        text += f" at {symbol(family)} = {eps}"
+    return text
 
 
 #: identifiers a reader should never see in a figure: every key with an underscore and the

@@ -99,7 +99,9 @@ def check_summary(table: pd.DataFrame) -> pd.DataFrame:
         return rows
     passed = rows["passed"].map(lambda v: "n/a" if pd.isna(v) else ("pass" if bool(v) else "FAIL"))
     out = rows.assign(result=passed).groupby(["check", "condition", "result"]).size()
-    return out.unstack("result", fill_value=0).reset_index()
+    out = out.unstack("result", fill_value=0).reset_index()
+    out.columns.name = None
+    return out
 
 
 def boundary_rows(table: pd.DataFrame, metric: str = "median_mse") -> pd.DataFrame:
@@ -591,6 +593,8 @@ def budget_caption(table: pd.DataFrame, attacks: Any = None) -> str:
     (``n_images``), the iterative attacks' steps and the Boundary attack's images x steps, e.g.
     ``"2000 test images (pgd: 500 images, 7 steps); Boundary: 100 images x 50 steps"``.
     ``attacks``: restrict to these attack names (default: all)."""
+    from pixsim import glossary
+
     if table.empty or "n_images" not in table.columns or "attack" not in table.columns:
         return ""
     rows = table if attacks is None else table[table["attack"].isin(list(attacks))]
@@ -606,7 +610,7 @@ def budget_caption(table: pd.DataFrame, attacks: Any = None) -> str:
             if params.get("steps") not in (None, "", "None"):
                 extra.append(f"{params['steps']} steps")
             if extra:
-                parts.append(f"{attack}: {', '.join(extra)}")
+                parts.append(f"{glossary.label(attack)}: {', '.join(extra)}")
     bnd = _of_kind(rows, "boundary")
     if not bnd.empty:
         params = _params_of(bnd["params"].iloc[0]) if "params" in bnd else {}
@@ -728,16 +732,16 @@ def headline_statement(values: pd.DataFrame) -> str:
         parts.append("clean accuracy")
     areas = list(dict.fromkeys(have("area")["family"]))
     if areas:
-        parts.append("for each curve family (" + ", ".join(glossary.label(f.split("_L")[0]) for f in areas)
-                     + ") the area under accuracy against its ε (σ, p) over the profile's grid divided by the grid's "
-                     "span (in [0, 1]; 1 = no loss anywhere) and the same area of accuracy relative to the model's "
-                     "own clean accuracy")
+        names = ", ".join(f"{glossary.label(f.split('_L')[0])} ({glossary.symbol(f.split('_L')[0])})" for f in areas)
+        parts.append(f"for each curve family ({names}) the area under accuracy against the family's strength over "
+                     "the profile's grid divided by the grid's span (in [0, 1]; 1 = no loss anywhere) and the same "
+                     "area of accuracy relative to the model's own clean accuracy")
     if len(have("third_lost")):
         parts.append("the accuracy at the smallest grid point where the baseline has lost a third of its clean "
                      "accuracy")
     points = list(dict.fromkeys(have("point")["label"]))
     if points:
-        parts.append("the paper's own points (" + ", ".join(points) + ")")
+        parts.append("the accuracy at the profile's fixed points (" + ", ".join(points) + ")")
     if len(have("boundary")):
         parts.append("the Boundary metric, median ‖δ‖²₂/D")
     text = "; ".join(parts)
@@ -860,9 +864,17 @@ def comparison_missing_statement(comparison: pd.DataFrame) -> str:
     if missing.empty:
         return "The paper has a number for every one of our headline measures on these data sets."
     parts = []
+    paper_sets = set(stats.paper_headline_table()["dataset"])
     for dataset, part in missing.groupby("dataset", sort=True):
+        from pixsim.glossary import measure_label
+
+        if dataset not in paper_sets:
+            parts.append(f"{dataset} (the paper reports no number on this data set, so none of our "
+                         f"{part['metric'].nunique()} headline measures; its table is on {', '.join(sorted(paper_sets))})")
+            continue
+
         metrics = list(dict.fromkeys(part["metric"]))
-        parts.append(f"{dataset} ({len(metrics)} measures: {', '.join(f'`{m}`' for m in metrics)})")
+        parts.append(f"{dataset} ({len(metrics)} measures: {', '.join(measure_label(m) for m in metrics)})")
     return ("The paper has no number for these of our headline measures, so they are not in the table: "
             + "; ".join(parts) + ".")
 

@@ -208,6 +208,8 @@ def test_panel_titles_and_axes_come_from_the_glossary():
     assert glossary.raw_identifiers_in("transferred FGSM (L∞), Gaussian noise") == []
     with pytest.raises(KeyError, match="no glossary entry for 'nope'"):
         glossary.entry("nope")
+    assert glossary.measure_label("gaussian@0.1") == "Gaussian noise at σ = 0.1"
+    assert glossary.measure_label("pgd_L2:third_lost@0.5") == "white-box PGD (L2): where the baseline lost a third at ε = 0.5"
     page = glossary.glossary_markdown()
     assert "| `salt_and_pepper` | salt-and-pepper noise |" in page and "not pixel units" in page
 
@@ -256,7 +258,7 @@ def test_paper_comparison_keeps_only_rows_with_a_paper_number():
     rows = tables.comparison_rows(comparison)
     assert list(rows["metric"]) == ["clean"] and rows["paper"].iloc[0] != ""
     line = tables.comparison_missing_statement(comparison)
-    assert line.count("\n") == 0 and "cifar10 (1 measures: `gaussian:area`)" in line and "fashion_mnist" in line
+    assert line.count("\n") == 0 and "cifar10 (1 measures: Gaussian noise: area under the curve)" in line and "fashion_mnist" in line
 
 
 def test_similarity_sentences_and_counts_from_the_values():
@@ -287,3 +289,15 @@ def test_boundary_caveat_states_this_builds_converged_rows(table):
     assert "has not converged" in text and "with DDN" in text and "after 800 Boundary steps" in text
     assert "**larger** for `regularized`" in text  # the hand-made curves keep regularized above baseline
     assert tables.boundary_caveat(minimal.iloc[0:0], brows) == ""
+
+
+def test_the_verdicts_family_names_and_symbols_are_the_glossarys():
+    """pixsim.headline names the families in the verdict's sentences; they must be the glossary's
+    labels, and their epsilon names its symbols (sigma = σ, eps = ε, p = p)."""
+    from pixsim import glossary, headline
+
+    words = {"sigma": "σ", "eps": "ε", "p": "p", "": ""}
+    for key, (name, eps_name) in headline.FAMILY_LABELS.items():
+        assert name.startswith(glossary.label(key)), (key, name, glossary.label(key))
+        if key in glossary.ENTRIES and eps_name:
+            assert words[eps_name] == glossary.symbol(key), (key, eps_name, glossary.symbol(key))
