@@ -76,7 +76,8 @@ __all__ = [
     "DatasetNotFoundError", "DataFileError", "IDX_MD5", "ENV_VAR", "SYSTEM_LOCATIONS", "default_data_dir", "Loaded",
     "load_mnist_type", "load_cifar", "load_image_folder",
     "IDX_FILES", "idx_file", "read_idx", "CIFAR10Files", "CIFAR100Files",
-    "CROP_HW", "SUBSAMPLE", "IMAGE_EXTENSIONS", "crop_subsample", "list_image_files", "read_image_folder",
+    "CROP_HW", "SUBSAMPLE", "IMAGE_EXTENSIONS", "IMAGE_SAMPLE_SEED", "crop_subsample", "list_image_files",
+    "select_image_files", "read_image_folder",
     "GENERATED_MARKER", "GeneratedDataWarning", "GeneratedRoot", "generated_root", "generated_roots_used",
 ]
 
@@ -425,12 +426,36 @@ def list_image_files(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(directory).as_posix())
 
 
+#: Seed of the sample of an image folder's files (:func:`select_image_files`): fixed, so that every
+#: run of a profile regularizes with the same images, like a data set's first N.
+IMAGE_SAMPLE_SEED = 0
+
+
+def select_image_files(directory: Path, limit: int | None = None) -> list[Path]:
+    """The files of an image folder that a ``limit`` reads: all of them (``limit`` None or at
+    least their number), else a seeded uniform sample of ``limit`` files across the whole folder
+    (:data:`IMAGE_SAMPLE_SEED`), in sorted relative-path order.
+
+    Why a sample: in the standard layout (one sub-folder per class, sorted) the first N files
+    are one or a few classes (the first 100 ImageNet training files are all tench). The paper's
+    code regularizes with the first N images of a pool file it does not publish (PAPER.md section
+    4: its ``fetch_reg_data`` takes ``images[:N]`` of that pool), so a sample across the folder
+    is the closest reproducible choice.
+    """
+    files = list_image_files(directory)
+    if limit is None or limit >= len(files):
+        return files
+    chosen = np.random.default_rng(IMAGE_SAMPLE_SEED).choice(len(files), size=int(limit), replace=False)
+    return [files[i] for i in sorted(chosen.tolist())]
+
+
 def read_image_folder(
     directory: Path, *, grayscale: bool = True, limit: int | None = None, progress: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Read a folder tree of image files as regularization images (see :func:`crop_subsample`).
 
-    Files are taken in sorted relative-path order (the first ``limit`` of them). The label of a
+    Files: :func:`select_image_files` (all, or a seeded sample of ``limit`` files across the
+    folder), in sorted relative-path order. The label of a
     file is the index of its top-level sub-folder among the sorted sub-folder names (the
     torchvision ``ImageFolder`` / ImageNet convention); files directly in ``directory`` form a
     class named ``"."``.
@@ -438,7 +463,7 @@ def read_image_folder(
     Returns:
         (images uint8 [N, C, 36, 64] with C = 1 or 3, labels int64 [N], class names).
     """
-    files = list_image_files(directory)[: limit if limit is not None else None]
+    files = select_image_files(directory, limit)
     if not files:
         raise DatasetNotFoundError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
     keys = [f.relative_to(directory).parts[0] if len(f.relative_to(directory).parts) > 1 else "." for f in files]
@@ -713,7 +738,7 @@ def load_image_folder(split: str, root, grayscale: bool, limit: int | None, prog
                 continue
             generated = generated_root(folder)
             if generated is not None:  # no published checksums; a generated root's files are checked
-                for f in list_image_files(folder)[:limit]:
+                for f in select_image_files(folder, limit):
                     generated.check(f)
             try:
                 images, labels, classes = read_image_folder(folder, grayscale=grayscale, limit=limit, progress=progress)

@@ -535,10 +535,14 @@ def _needed_data(steps: list[NotebookStep]) -> list[tuple[str, str | None]]:
 
 
 def check_data(steps: list[NotebookStep]) -> str | None:
-    """None when every data set the selected training steps need can be found, else the
-    data module's message saying where it looked and how to get the data."""
+    """None when every data set the selected steps need can be found, else the data module's
+    message saying where it looked and how to get the data: the training steps' data sets, and
+    the files the robustness steps' suites read (CIFAR-10-C / CIFAR-100-C,
+    :func:`pixsim.robustness.suite.suite_data_problem`), for the data set of the model each one
+    evaluates."""
     from pixsim.data import load_split
     from pixsim.data_io import DatasetNotFoundError
+    from pixsim.robustness.suite import suite_data_problem
 
     for name, root in _needed_data(steps):
         if name == "synthetic":
@@ -547,6 +551,20 @@ def check_data(steps: list[NotebookStep]) -> str | None:
             load_split(name, "test", limit=2, root=root)
         except DatasetNotFoundError as exc:
             return str(exc)
+    trained = {s.run: s.parameters for s in steps if s.kind is StepKind.TRAIN}
+    seen = set()
+    for s in steps:
+        if s.kind is not StepKind.ROBUSTNESS or s.run not in trained:
+            continue
+        config = trained[s.run]
+        root = s.parameters.get("data_root") or config.get("data_root")
+        key = (config.get("dataset"), root, repr(s.parameters.get("suite")))
+        if key in seen:
+            continue
+        seen.add(key)
+        problem = suite_data_problem(s.parameters.get("suite"), str(config.get("dataset")), root)
+        if problem:
+            return f"step {s.name}: {problem}"
     return None
 
 

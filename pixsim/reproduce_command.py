@@ -38,6 +38,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="rerun steps even when their outputs are complete")
     parser.add_argument("--list", action="store_true", help="print the grid and exit")
+    parser.add_argument("--params", action="store_true",
+                        help="with --list: print each step's effective parameters (every parameter its notebook "
+                             "runs with, the library's defaults with the profile's values on top) as YAML")
     parser.add_argument("--no-book", action="store_true", help="do not build the book")
     parser.add_argument("--book-only", action="store_true",
                         help="only rebuild the book from the stored outputs of --out")
@@ -115,6 +118,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.list:
         for step in steps:
             print(f"{step.name:45s} {step.kind.value}")
+            if args.params:
+                import yaml
+
+                print("  " + yaml.safe_dump(step.parameters, sort_keys=False).rstrip().replace("\n", "\n  "))
         return 0
     overrides = _cluster_overrides(args)
     sources = Path(args.book_root).resolve() if args.book_root else book.find_book_root()

@@ -493,7 +493,8 @@ def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: s
 
     Args:
         config: the run's TrainConfig as a dict.
-        limit: first ``limit`` test images (None: ``config["test_limit"]``, then all).
+        limit: first ``limit`` test images (None: the full test set; the run's own ``test_limit``,
+            which only sized its clean accuracy at the end of training, is not used).
         data_root: data directory (None: the run's ``data_root``, then the default search).
 
     Returns:
@@ -501,6 +502,6 @@ def load_test_set(config: dict[str, Any], limit: int | None = None, data_root: s
     """
     from pixsim.data import load_split
 
-    return load_split(config["dataset"], "test", limit=limit if limit is not None else config.get("test_limit"),
+    return load_split(config["dataset"], "test", limit=limit,
                       root=data_root or config.get("data_root"), download=bool(config.get("download", False)),
                       synthetic_size=config.get("synthetic_size", 32))

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from pixsim.enums import ChoiceEnum
+from pixsim.parameters import ROBUSTNESS_DEFAULTS
 from pixsim.robustness.autoattack import AutoAttackSpec
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
@@ -49,7 +50,7 @@ from pixsim.robustness.boundary_curve import BoundaryCurveSpec
 from pixsim.robustness.checks import ChecksSpec
 from pixsim.robustness.common import (EXTRA_COLUMNS, RESULT_COLUMNS, AttackName, EvalContext, Kind, ensure_eval,
                                       predict)
-from pixsim.robustness.corruptions import CorruptionSpec
+from pixsim.robustness.corruptions import CorruptionSpec, find_cifar_c
 from pixsim.robustness.ddn import DDNSpec
 from pixsim.robustness.noise import NoiseSpec
 from pixsim.robustness.spectra import SpectrumSpec
@@ -59,7 +60,7 @@ from pixsim.cli import command, int_option
 from pixsim.runtime import resolve_device
 from pixsim.validation import int_at_least, writable_file
 
-__all__ = ["FAMILIES", "validate_suite", "suite_from_data", "SuiteName", "DatasetFamily", "dataset_family",
+__all__ = ["FAMILIES", "validate_suite", "suite_data_problem", "suite_from_data", "SuiteName", "DatasetFamily", "dataset_family",
            "build_suite", "evaluate", "configure_parser", "run_from_args"]
 
 #: Every evaluation family, by its spec type, in the order the named suites run them. A family is
@@ -97,6 +98,31 @@ def _epsilons(value: Any, where: str) -> Any:
         start, stop, num = value["linspace"]
         return [round(float(e), 6) for e in np.linspace(float(start), float(stop), int(num))]
     return value
+
+
+def suite_data_problem(suite: Any, dataset: str, data_root: str | None = None,
+                       image_shape: tuple[int, ...] | None = None) -> str | None:
+    """None when every data file the suite reads exists, else the message of the first missing
+    one (where it looked and how to get it). Today that is the official CIFAR-10-C / CIFAR-100-C
+    files of a corruption spec with ``source="files"`` and ``missing="error"``.
+
+    Args:
+        suite: a suite name or list (as :func:`suite_from_data` takes) or a list of specs.
+        dataset: the evaluated model's data set name (``cifar10`` ...).
+        data_root: the data directory the evaluation will search (None: the default search).
+        image_shape: [C, H, W] of the test images when known (for a named suite's grids).
+    """
+    specs = suite_from_data(suite) if not isinstance(suite, list) or (suite and isinstance(suite[0], dict)) else suite
+    if isinstance(specs, str):
+        specs = build_suite(specs, dataset, image_shape)
+    for spec in specs:
+        if isinstance(spec, CorruptionSpec) and spec.source == "files" and spec.missing == "error":
+            try:
+                find_cifar_c(dataset, spec.root or data_root, spec.corruptions)
+            except FileNotFoundError as exc:
+                return (f"{exc} (the suite's corruptions spec needs them; to evaluate without them, use a suite "
+                        "without it or set missing: skip)")
+    return None
 
 
 def suite_from_data(suite: Any) -> Any:
@@ -195,7 +221,10 @@ def build_suite(name: SuiteName | str, dataset: str | None = "fashion_mnist",
     noises = [NoiseSpec(a, _grid(noise_stop)) for a in ("gaussian", "uniform", "salt_and_pepper")]
     boundary_paper = [BoundarySpec(n_images=1000, repeats=5, steps=50), SpectrumSpec()]
     cifar_c = str(getattr(dataset, "value", dataset) or "").lower() in ("cifar10", "cifar100")
-    corruptions_paper = [CorruptionSpec(source="files", missing="skip")] if cifar_c else []
+    # the official CIFAR-10-C / CIFAR-100-C files are required (missing="error"; `pixsim reproduce` and
+    # `pixsim attack` check them before any work, suite_data_problem): the paper's corruption rows never
+    # vanish silently
+    corruptions_paper = [CorruptionSpec(source="files")] if cifar_c else []
     whitebox_specs = [WhiteBoxSpec("fgsm", "Linf", linf), WhiteBoxSpec("pgd", "Linf", linf, steps=steps),
                       WhiteBoxSpec("pgd", "L2", l2, steps=steps)]
     if name is SuiteName.SMOKE:
@@ -327,10 +356,11 @@ def _check_models(model: nn.Module, source_model: nn.Module | None, images: torc
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``pixsim attack``."""
     parser.add_argument("checkpoint", help="checkpoint file written by `pixsim train` (or its run directory)")
-    parser.add_argument("--suite", default="paper", choices=[s.value for s in SuiteName], help="named attack suite")
+    parser.add_argument("--suite", default=ROBUSTNESS_DEFAULTS["suite"], choices=[s.value for s in SuiteName], help="named attack suite")
     parser.add_argument("--source", default=None, help="checkpoint of the source model for transferred FGSM")
     parser.add_argument("--out", default="results.csv", help="CSV file for the tidy table")
-    parser.add_argument("--limit", type=int_option(1), default=None, help="evaluate only the first N test images")
+    parser.add_argument("--limit", type=int_option(1), default=ROBUSTNESS_DEFAULTS["test_limit"],
+                        help="evaluate only the first N test images (default: the full test set)")
     parser.add_argument("--blackbox-images", type=int_option(1), default=None,
                         help="budget: Square / AutoAttack on a random subset of N images")
     parser.add_argument("--data-root", default=None, help="data folder (default: the checkpoint's data_root)")
@@ -380,6 +410,9 @@ def run_from_args(args: argparse.Namespace) -> int:
                       synthetic_size=cfg.get("synthetic_size", 32))
     images = test.batch(torch.arange(len(test)))
     specs = build_suite(args.suite, cfg["dataset"], tuple(images.shape[1:]))
+    problem = suite_data_problem(specs, cfg["dataset"], args.data_root or cfg.get("data_root"))
+    if problem:
+        raise FileNotFoundError(f"data missing, nothing evaluated: {problem}")
     if args.blackbox_images is not None:
         specs = [BlackBoxSpec(s.attack, s.norm, s.epsilons, s.n_queries, args.blackbox_images)
                  if isinstance(s, BlackBoxSpec) else
