@@ -891,13 +891,14 @@ def _ranking(values: pd.DataFrame, value: str, what: str, baseline: str = "basel
         w = stats.welch_interval(base, part[value].astype(float))
         ratio = float(part[value].mean() / base.mean()) if base.mean() > 0 else np.nan
         if np.isfinite(w["ci_low"]) and (w["ci_low"] > 0 or w["ci_high"] < 0):
-            word = "larger" if w["ci_low"] > 0 else "smaller"
-            verdict = f"**{word}** for `{cond}`"
+            verdict = "**larger** than the baseline's" if w["ci_low"] > 0 else "**smaller** than the baseline's"
+        elif np.isfinite(w["ci_low"]):
+            verdict = "not resolved (the interval includes zero)"
         else:
-            verdict = f"not resolved for `{cond}` (the interval includes zero or there are too few seeds)"
-        out.append(f"{what}: {verdict}, {ratio:.2f} x the baseline's, difference {w['diff']:+.2e} "
-                   f"[{w['ci_low']:+.2e}, {w['ci_high']:+.2e}]" if np.isfinite(w["ci_low"]) else
-                   f"{what}: {verdict}, {ratio:.2f} x the baseline's")
+            verdict = "not resolved (no interval: fewer than two seeds a side or no spread)"
+        interval = (f", difference {w['diff']:+.2e} [{w['ci_low']:+.2e}, {w['ci_high']:+.2e}]"
+                    if np.isfinite(w["ci_low"]) else "")
+        out.append(f"{what}, `{cond}`: {verdict}, {ratio:.2f} x the baseline's{interval}")
     return "; ".join(out)
 
 
@@ -910,7 +911,7 @@ def boundary_caveat(minimal: pd.DataFrame, boundary: pd.DataFrame) -> str:
         return ""
     clauses = []
     if not boundary.empty and "condition" in boundary:
-        c = _ranking(boundary, "value", "at the paper's budget (the figure), the regularized median is")
+        c = _ranking(boundary, "value", "in the figure (the profile's Boundary budget)")
         if c:
             clauses.append(c)
     curve = minimal[minimal["method"] == "boundary"]
@@ -937,8 +938,8 @@ def boundary_caveat(minimal: pd.DataFrame, boundary: pd.DataFrame) -> str:
         lead = "At the paper's 50 steps the metric is within 5% of its value at the curve's last point."
     else:
         lead = "The 50-step metric is checked here against a converged measure."
-    return (lead + " In this build, with Welch's 95% interval of the difference of the median ‖δ‖²₂/D "
-            "(regularized minus baseline): " + "; ".join(clauses) + ".")
+    return (lead + " The median ‖δ‖²₂/D in this build, each condition against the baseline (Welch's 95% interval "
+            "of the difference, regularized minus baseline): " + "; ".join(clauses) + ".")
 
 
 # ------------------------------------------------------- issue 19: the pixel-similarity page from its data

@@ -108,7 +108,7 @@ def test_built_results_page_has_figures_and_a_row_per_run(smoke_book):
         assert any(re.search(rf"\b{re.escape(run)}\b", row) for row in parsed.rows), run
     text = page.read_text(encoding="utf-8")
     assert "smoke" in text and "profile" in text  # the chapter states its profile
-    assert "No direct comparison applies" in text
+    assert "the paper reports no number on this data set" in text  # one line, not a row per measure
 
 
 @pytest.mark.slow
@@ -218,7 +218,7 @@ def test_captions_and_statements_come_from_the_data():
          "repeat": 0},
     ])
     text = tables.budget_caption(t)
-    assert text == "2000 test images per model (pgd: 500 images, 7 steps; Boundary: 100 images x 50 steps)"
+    assert text == "2000 test images per model (white-box PGD: 500 images, 7 steps; Boundary: 100 images x 50 steps)"
     assert tables.budget_caption(t, ["boundary"]) == "Boundary: 100 images x 50 steps"
     hist = pd.DataFrame({"epoch": [0, 1, 2], "corr": [0.30, 0.20, 0.10], "pair_corr": [0.1, 0.3, 0.5],
                          "sim_loss": [None, None, None]})
