@@ -229,3 +229,28 @@ def test_reproduce_list_prints_a_steps_effective_parameters(capsys):
     out = capsys.readouterr().out
     assert "cifar100-source/train" in out
     assert "arch: resnet18" in out and "train_limit: null" in out and "phase_epochs: 4.0" in out
+
+
+# ---------------------------------------------------------------- the protocol on the page
+def test_the_paper_profiles_effective_protocol_is_the_papers_on_the_page():
+    from pixsim.protocol import protocol_table
+
+    table = protocol_table(load_profile("paper"))
+    assert not table.empty
+    assert not (table["same"] == False).any(), table[table["same"] == False]  # noqa: E712
+    # and it is read from the expanded grid: the CIFAR-100 source is compared too
+    row = table[(table.experiment == "cifar100") & (table.field == "source_arch")]
+    assert set(row["profile"]) == {"resnet18"}
+
+
+def test_the_quick_profiles_departures_are_marked(tmp_path):
+    from pixsim.protocol import protocol_table, write_protocol_page
+
+    table = protocol_table(load_profile("quick"))
+    differs = set(table.loc[table["same"] == False, "field"])  # noqa: E712
+    assert {"arch", "width", "train_limit", "epochs", "phase_epochs", "eval_test_limit", "seeds"} <= differs
+    assert not {"lr", "momentum", "batch_size", "n_reg", "k", "alpha", "threshold"} & differs
+    (tmp_path / "profile.yaml").write_text(load_profile("quick").to_yaml())
+    page = write_protocol_page(tmp_path, tmp_path).read_text()
+    assert "`quick`" in page and "**differs**" in page and "| architecture | resnet10 | resnet18 |" in page
+    assert "no protocol table" in write_protocol_page(tmp_path / "x", None).read_text() if (tmp_path / "x").mkdir() is None else False
