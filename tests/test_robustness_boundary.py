@@ -43,9 +43,20 @@ def test_boundary_perturbations_are_adversarial_and_metrics_match():
     assert m["median_l2"] == pytest.approx(np.median(np.sqrt((d ** 2).sum(1))))
     assert m["median_linf"] == pytest.approx(np.median(np.abs(d).max(1)))
     assert m["success_rate"] == 1.0 and m["n_success"] == 12
-    # more steps shrink the perturbation (the attack is doing something)
-    longer = boundary_attack(model, x, steps=100, seed=0)
-    assert boundary_metrics(longer.perturbations, longer.success)["median_mse"] < m["median_mse"]
+    # more steps never grow an image's perturbation (a run of k steps is the first k steps of a
+    # longer one with the same seed, and the attack keeps its best adversarial) and shrink some.
+    # Not the median: on this model it often stays put past the first steps. Measured on 8
+    # trained models and image sets (seeds shifted; a stand-in for another machine's rounding):
+    # images improved from 25 to 100 steps 1-8 of 12 (the old median test failed on 3 of 4 draws),
+    # from 1 to 100 steps 7-12; d(100) - d(25) never above 0.
+    def sizes(result):
+        return result.perturbations.flatten(1).norm(dim=1)
+
+    first, longer = boundary_attack(model, x, steps=1, seed=0), boundary_attack(model, x, steps=100, seed=0)
+    assert first.success.all() and longer.success.all()
+    d1, d25, d100 = sizes(first), sizes(res), sizes(longer)
+    assert (d100 <= d25).all() and (d25 <= d1).all(), (d1, d25, d100)
+    assert int((d100 < d1).sum()) >= 3, (d1, d100)
 
 
 def test_metrics_use_only_successful_images():

@@ -298,7 +298,13 @@ def test_generated_rows_per_corruption_and_severity(model32):
     with torch.no_grad():  # the row is the model's accuracy on corrupt()'s images, whatever the batching
         ref = int((model32(C.corrupt(x[:30], "fog", 5, fog5["attack_seed"])).argmax(1) == y[:30]).sum())
     assert fog5["n_correct"] == ref
-    assert rows[rows["corruption"] == "gaussian_noise"]["accuracy"].iloc[1] < clean  # severity 5 costs accuracy
+    # fog at severity 5 costs accuracy. Measured on 8 trained models and image sets (seeds shifted,
+    # a stand-in for another machine): 5-10 of the 30 images lost (clean 9-15 correct). Not
+    # Gaussian noise: this model is trained on noisy gratings, and severity 5 cost 0 images on 6
+    # of the 8 (the old assertion "< clean" passed here only because 12/30 in float64 is below
+    # the float32 mean 0.40000000596)
+    clean_correct = round(clean * 30)
+    assert fog5["n_correct"] <= clean_correct - 2, (fog5["n_correct"], clean_correct)
     assert C.band_table(rows)["band"].drop_duplicates().tolist() == ["low", "medium", "high"]
 
 
