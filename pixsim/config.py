@@ -1,4 +1,4 @@
-"""``TrainConfig``: one training run's settings (PAPER.md section 4 defaults).
+"""``TrainConfig``: one training run's settings; its defaults are the paper's protocol (book/paper.md).
 
 Every field has a plain type (str, int, float, bool or None), so a config is also a set of
 papermill parameters (``TrainConfig(**parameters)``), a YAML file (``TrainConfig.from_yaml``)

@@ -438,9 +438,9 @@ def select_image_files(directory: Path, limit: int | None = None) -> list[Path]:
 
     Why a sample: in the standard layout (one sub-folder per class, sorted) the first N files
     are one or a few classes (the first 100 ImageNet training files are all tench). The paper's
-    code regularizes with the first N images of a pool file it does not publish (PAPER.md section
-    4: its ``fetch_reg_data`` takes ``images[:N]`` of that pool), so a sample across the folder
-    is the closest reproducible choice.
+    code regularizes with the first N images of a pool file it does not publish (book/paper.md,
+    section 'Target similarity from pixels'; its ``fetch_reg_data`` takes ``images[:N]`` of that
+    pool), so a sample across the folder is the closest reproducible choice.
     """
     files = list_image_files(directory)
     if limit is None or limit >= len(files):

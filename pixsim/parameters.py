@@ -39,7 +39,7 @@ __all__ = ["NOTEBOOK_PARAMETERS", "ROBUSTNESS_DEFAULTS", "SIMILARITY_DEFAULTS", 
 _TRAIN_DEFAULTS = TrainConfig()
 
 #: The robustness notebook's defaults: what ``pixsim attack`` evaluates when given only a checkpoint
-#: (the paper suite, PAPER.md section 5, on the full test set). ``checkpoint`` has no default (a run
+#: (the paper suite, book/paper.md, section 'Evaluation protocol', on the full test set). ``checkpoint`` has no default (a run
 #: must name one); ``source_checkpoint`` "" means no transferred FGSM.
 ROBUSTNESS_DEFAULTS: dict[str, Any] = {
     "checkpoint": "",
@@ -59,7 +59,7 @@ ROBUSTNESS_DEFAULTS: dict[str, Any] = {
 }
 
 #: The similarity notebook's defaults: TrainConfig's data set, N and threshold, and the paper's
-#: grid of thresholds (PAPER.md section 4).
+#: grid of thresholds (book/paper.md, section 'Model and training protocol').
 SIMILARITY_DEFAULTS: dict[str, Any] = {
     "dataset": _TRAIN_DEFAULTS.dataset,
     "n": _TRAIN_DEFAULTS.n_reg,

@@ -6,7 +6,7 @@ defaults leaked into every profile run), and the paper profile is the paper's pr
 - each value is the profile's (profile ``train``, experiment ``train``, condition or source
   overrides, what the grid sets) or else the library's default, field by field;
 - the notebooks' parameters cells hold the library's defaults;
-- the paper profile's steps equal the paper's protocol (PAPER.md sections 4-5) field by field;
+- the paper profile's steps equal the paper's protocol (book/paper.md, sections 'Model and training protocol' and 'Evaluation protocol') field by field;
 - the evaluation's test set is what the evaluation says (the full set when None), the data a
   profile's evaluation reads are checked before any work, and image-folder regularization
   images are a seeded sample across the folder.
@@ -129,7 +129,7 @@ def test_the_demo_example_is_a_valid_training_config():
 
 
 # ---------------------------------------------------------------- the paper profile is the paper
-# PAPER.md section 4: (classification data, regularization data) -> (alpha, Th)
+# book/paper.md, section 'Model and training protocol': (classification data, regularization data) -> (alpha, Th)
 PAPER_ALPHA_TH = {("cifar10", "cifar10"): (10.0, 0.8), ("cifar10", "cifar100"): (10.0, 0.8),
                   ("cifar10", "image_folder"): (10.0, 0.8), ("cifar100", "image_folder"): (10.0, 0.8),
                   ("mnist", "mnist"): (4.0, 0.2), ("mnist", "fashion_mnist"): (10.0, 0.8),
