@@ -42,6 +42,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --list: print each step's effective parameters (every parameter its notebook "
                              "runs with, the library's defaults with the profile's values on top) as YAML")
     parser.add_argument("--no-book", action="store_true", help="do not build the book")
+    parser.add_argument("--record", default=None, metavar="DIR",
+                        help="after the run, write a record of the output folder into DIR (pixsim.records: the tidy "
+                             "per-run rows, the profile and a manifest with the command, revision, versions, machine "
+                             "and checksums; e.g. records/<profile>); the same as `pixsim record write`")
     parser.add_argument("--book-only", action="store_true",
                         help="only rebuild the book from the stored outputs of --out")
     parser.add_argument("--book-root", default=None, metavar="DIR",
@@ -158,6 +162,16 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(report)
     if not args.no_book:
         print(f"book: {book.html_index(out_dir)}")
+    if args.record and not report:
+        import shlex
+        import sys
+
+        from pixsim.records import record_from_output
+
+        dest = record_from_output(out_dir, args.record, name=Path(args.record).name or profile.name,
+                                  command=shlex.join(["pixsim", "reproduce", *sys.argv[2:]])
+                                  if Path(sys.argv[0]).name == "pixsim" else shlex.join(sys.argv))
+        print(f"record: {dest}")
     return 0 if (not report and book_ok) else 1
 
 
