@@ -48,7 +48,9 @@ def pilot(path: Path) -> dict:
         steps = r.table("steps")
         role = steps["condition"].where(steps["condition"].notna(), steps["role"]).fillna("")
         return {"name": r.name, "profile": load_profile(r.file("profile.yaml")),
-                "runs": r.table("runs").rename(columns={"run": "run_name"}), "results": r.table("results"),
+                # runs.csv's run_name column is the config field (the run folder's name is its run column)
+                "runs": r.table("runs").drop(columns=["run_name"], errors="ignore").rename(columns={"run": "run_name"}),
+                "results": r.table("results"),
                 "history": r.table("history").rename(columns={"run": "run_name"}),
                 "steps": pd.DataFrame({"kind": steps["kind"], "role": role, "seconds": steps["seconds"].fillna(0.0)})}
     manifest = results.read_manifest(path)

@@ -76,7 +76,7 @@ def _md_table(df: pd.DataFrame) -> str:
     def cell(v) -> str:
         if isinstance(v, float):
             return "" if math.isnan(v) else f"{v:.4g}"  # raw floats of a table: four significant digits
-        return str(v)
+        return str(v).replace("|", "\\|")  # a pipe inside a cell (||delta||) would split it
 
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body])
@@ -93,7 +93,8 @@ def provenance(record: Record) -> str:
              f"revision `{str(m.get('revision') or 'unknown')[:7]}`", str(m.get("date") or "date unknown")[:10],
              f"{cpu}" + (f", {cores} cores" if cores else "")]
     if m.get("wall_seconds"):
-        parts.append(f"{float(m['wall_seconds']) / 60:.1f} min wall")
+        w = float(m["wall_seconds"])
+        parts.append(f"{w / 60:.1f} min wall" if w >= 60 else f"{w:.0f} s wall")
     line = "*From " + "; ".join(parts) + "."
     if m.get("source"):
         line += f" Source: {m['source']}."
@@ -295,7 +296,8 @@ def _boundary(record: Record) -> str:
     d = ddn.set_index("model")["ddn_median_sq_l2_per_d"]
     table = pd.concat([table, pd.DataFrame([{"steps": "DDN", "baseline": f"{d['baseline']:.5f}",
                                              "regularized": f"{d['regularized']:.5f}"}])], ignore_index=True)
-    s = boundary_summary(curve, ddn)
+    rule = float((record.manifest.get("options") or {}).get("tol", 0.05))
+    s = boundary_summary(curve, ddn, rule)
     conv = "; ".join(f"{m}: " + (f"from {v:,} steps" if v else "none") for m, v in s["converged_at"].items())
     last = "; ".join(f"{m} {_signed(100 * v, 0)}%" for m, v in s["last_change"].items())
     return "\n".join([
@@ -303,7 +305,7 @@ def _boundary(record: Record) -> str:
         "Median $\\|\\delta\\|_2^2 / D$ of the successful adversarials after each step count of one Boundary "
         "run per model, and DDN's:", "",
         _md_table(table), "",
-        f"Step count from which every doubling changes the median by less than 5%: {conv}. Change over the last "
+        f"Step count from which every doubling changes the median by less than {100 * rule:g}%: {conv}. Change over the last "
         f"doubling: {last}. Regularized / baseline median: {s['ratio_50']:.2f} at 50 steps, "
         f"{s['ratio_last'][1]:.2f} at {s['ratio_last'][0]:,} steps, {s['ratio_ddn']:.2f} under DDN "
         "(one model per condition: a description, not a test).",
@@ -384,10 +386,13 @@ def missing_page(name: str) -> str:
 
 
 def write_record_pages(gen_dir: str | Path, records_root: str | Path | None = None) -> list[Path]:
-    """Write ``<gen_dir>/records/<name>.md`` for every record under ``records_root`` (default: the
-    checkout's ``records/``) and a one-line page for each of :data:`PAGES` that is missing."""
+    """Write ``<gen_dir>/records/<name>.md`` for every record under ``records_root`` (default, or
+    when that folder does not exist: the package checkout's ``records/``) and a one-line page for
+    each of :data:`PAGES` that is missing."""
     out_dir = Path(gen_dir) / "records"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if records_root is not None and not Path(records_root).is_dir():
+        records_root = None  # sources copied without records/ (a test's book): the package checkout's
     written = []
     found = {p.name: p for p in list_records(records_root)}
     for name in sorted(set(found) | set(PAGES)):

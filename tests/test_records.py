@@ -303,6 +303,7 @@ def test_book_pages_for_every_include(tmp_path):
             assert f"{name}.md" in written, (page.name, name)
     # a missing record gets a one-line page saying what was measured
     only = tmp_path / "none"
+    (tmp_path / "no-records").mkdir()
     rp.write_record_pages(only, tmp_path / "no-records")
     text = (only / "records" / "fidelity.md").read_text()
     assert "record (`records/fidelity`) is missing" in text and text.count("\n") == 1
@@ -423,3 +424,27 @@ def test_the_check_fails_on_a_typed_number(tmp_path):
                      "page.md:4: time '27 minutes'"]
     # without the allowlist, the paper's constant and the goal are caught too
     assert {"page.md:4: decimal '0.8'", "page.md:4: time '20-minute'"} <= set(typed_figures(page, set(), {}))
+
+
+# -- benchmarks/power.py reads a profile record as it reads the output folder ---------------------
+@pytest.mark.slow
+def test_power_from_a_record_equals_power_from_its_output_folder(smoke_book, tmp_path):
+    import importlib.util
+
+    root, out, proc = smoke_book
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    spec = importlib.util.spec_from_file_location("power_benchmark", ROOT / "benchmarks" / "power.py")
+    power = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(power)
+    path = rec.record_from_output(out, tmp_path / "smoke", name="smoke", command="pixsim reproduce --profile smoke")
+    assert _errors(rec.verify_record(path)) == []
+    from_folder, from_record = power.pilot(out), power.pilot(path)
+    assert power.costs(from_folder) == pytest.approx(power.costs(from_record))
+    a, b = power.measure_sds(from_folder), power.measure_sds(from_record)
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    assert power.design_of(from_folder) | {"design": ""} == power.design_of(from_record) | {"design": ""}
+    # and its own record renders as a power page
+    power.main([str(path), "--seeds", "2", "3", "--record", str(tmp_path / "power_smoke")])
+    page = rp.render(rec.load_record(tmp_path / "power_smoke"))
+    assert "MDD n=3" in page and "records/power_smoke" in page
