@@ -294,6 +294,22 @@ def test_readme_blocks_equal_their_rendering_and_rederive():
     assert f"costs {big.min():.2f}-{big.max():.2f} times" in text
     clone = _load("fresh_clone").table("runs").iloc[-1]
     assert f"took {clone.wall_minutes:.1f} min with the install ({clone.install_minutes:.1f} min)" in text
+    setup = _load("similarity_setup").table("runs").sort_values("n_images").iloc[-1]
+    assert f"N = {int(setup.n_images):,} images took {setup.seconds:.2f} s and {setup.peak_mb:.0f} MB" in text
+    cost = _load("power_pilot").table("cost").iloc[0]
+    assert (f"trained in {cost.train_seconds_regularized:.0f} s against {cost.train_seconds_baseline:.0f} s for a "
+            "baseline") in text
+
+
+def test_table_pages_show_every_value():
+    for name, cols in (("fresh_clone", {"wall_minutes": "{:.1f}", "install_minutes": "{:.1f}"}),
+                       ("step_cost", {"ratio": "{:.2f}"}), ("similarity_setup", {"seconds": "{:.4g}"}),
+                       ("train_speed", {"value": "{:.4g}"})):
+        r = _load(name)
+        page = rp.render(r)
+        for col, fmt in cols.items():
+            for v in r.table("runs")[col]:
+                assert f"| {fmt.format(v)} |" in page, (name, col, v)
 
 
 def test_book_pages_for_every_include(tmp_path):
