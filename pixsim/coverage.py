@@ -149,7 +149,8 @@ def bands_markdown() -> str:
 
     lines = ["| frequency band | corruptions |", "|---|---|"]
     for band, names in FREQUENCY_BANDS.items():
-        lines.append(f"| {band} | {', '.join(n.replace('_', ' ') for n in names)} |")
+        shown = [n.replace("_", " ").replace("gaussian", "Gaussian").replace("jpeg", "JPEG") for n in names]
+        lines.append(f"| {band} | {', '.join(shown)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -279,7 +279,10 @@ def _fmt_interval(r: pd.Series) -> str:
         return f"{r['diff']:+.3f}, no interval: fewer than 2 seeds a side or no spread"
     p = r.get("p_holm", np.nan)
     holm = f", Holm-adjusted p = {p:.2g}" if np.isfinite(p) else ""
-    return f"{r['diff']:+.3f}, 95% CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]{holm}"
+    why = ""
+    if r.get("verdict") == "not resolved" and (r["ci_low"] > 0 or r["ci_high"] < 0) and np.isfinite(p):
+        why = "; the unadjusted interval excludes zero, but after Holm's correction p is not below 0.05"
+    return f"{r['diff']:+.3f}, 95% CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]{holm}{why}"
 
 
 def _n_text(effects: pd.DataFrame) -> str:
@@ -352,7 +355,7 @@ def verdict_paragraph(effects: pd.DataFrame, *, context: str = "") -> str:
         text += (f" The {len(secondary)} secondary measures (areas relative to clean accuracy, fixed "
                  f"epsilons, the points where the baseline lost a third): {counts.get('higher', 0)} resolved "
                  f"higher, {counts.get('lower', 0)} resolved lower, {counts.get('not resolved', 0)} not "
-                 "resolved (table below).")
+                 "resolved (the effects table of the results chapter).")
     return text
 
 

@@ -186,3 +186,60 @@ def _synthetic_record(tmp_path: Path) -> Path:
                          kind="profile", command="synthetic (tests/test_intro.py)", options={},
                          wall_seconds=1.0, extra_files={"profile.yaml": src})
     return dest
+
+
+def test_ddn_fills_the_minimal_perturbation_claim_as_a_separate_test():
+    rows = []
+    for cond, size in (("baseline", 1.0e-3), ("regularized", 2.0e-3)):
+        for s in range(6):
+            for steps in (100, 200):  # the largest step count is the one tested
+                rows.append({"run_name": f"{cond}-s{s}", "experiment": "e", "condition": cond, "seed": s,
+                             "kind": "minimal", "attack": "ddn", "steps": steps,
+                             "median_mse": size * (1.5 if steps == 100 else 1.0) * (1 + 0.02 * s)})
+    extra = headline.minimal_effects(pd.DataFrame(rows), pd.DataFrame())
+    assert len(extra) == 1 and extra["diff"].iloc[0] == pytest.approx(1.0e-3 * np.mean(1 + 0.02 * np.arange(6)))
+    values = _values({"clean": -0.05})
+    table = headline.claims_table(stats.effects(values), values, extra=extra)
+    r = _row(table, "minimal")
+    assert r["word"] == "confirmed" and "outside the verdict's Holm tiers" in r["note"]
+    assert r["level"] == pytest.approx(0.95)
+
+
+def test_the_citations_name_this_version_of_pixsim():
+    import pixsim
+
+    intro = (REPO / "book" / "intro.md").read_text()
+    assert re.search(r"@software\{pixsim,.*?version\s*=\s*\{" + re.escape(pixsim.__version__) + r"\}", intro, re.S)
+    assert f'version: "{pixsim.__version__}"' in (REPO / "CITATION.cff").read_text()
+    assert "@misc{attias2024," in intro and "2410.03952" in (REPO / "CITATION.cff").read_text()
+
+
+def test_the_verdict_says_why_an_interval_excluding_zero_is_not_resolved():
+    base = {"experiment": "e", "condition": "regularized", "tier": "primary", "n_baseline": 10, "n": 10,
+            "label": "x", "epsilon": np.nan}
+    effects = pd.DataFrame([
+        {**base, "family": "gaussian", "measure": "area", "metric": "gaussian:area", "diff": 0.02, "ci_low": 0.004,
+         "ci_high": 0.036, "p": 0.02, "p_holm": 0.06, "verdict": "not resolved"},
+        {**base, "family": "uniform", "measure": "area", "metric": "uniform:area", "diff": 0.01, "ci_low": -0.01,
+         "ci_high": 0.03, "p": 0.3, "p_holm": 0.6, "verdict": "not resolved"},
+    ])
+    text = headline.verdict_paragraph(effects)
+    gaussian, uniform = text.split("Gaussian noise (")[1], text.split("uniform noise (")[1]
+    assert "unadjusted interval excludes zero" in gaussian.split(")")[0]
+    assert "unadjusted" not in uniform.split(")")[0]
+    assert "table below" not in text
+
+
+def test_notebook_figures_get_their_caption_as_alt_text_not_a_file_path():
+    import nbformat
+
+    from pixsim import book
+
+    cell = nbformat.v4.new_code_cell("figures.show(fig, caption)")
+    cell.outputs = [nbformat.v4.new_output("display_data", {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+                    nbformat.v4.new_output("display_data", {"text/markdown": "**Figure 3.** Accuracy of `x` against ε."})]
+    book._image_alt(cell)
+    assert cell.metadata["mystnb"]["image"]["alt"] == "Figure 3: Accuracy of x against ε."
+    bare = nbformat.v4.new_code_cell("print(1)")
+    book._image_alt(bare)
+    assert "mystnb" not in bare.metadata

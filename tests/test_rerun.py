@@ -38,6 +38,7 @@ SUBSTITUTIONS = [
     (r"--profile (quick|paper|decisive)\b", "--profile smoke"),
     (r"results/quick\b", "results/smoke"),
     (r"\bfmnist-regularized-s0\b", "main-regularized-s0"),
+    (r"<out>", "results/smoke"),  # a generated page's output folder, when it was not below the build's directory
 ]
 #: tiny settings appended as -p to each kind of command (see the module docstring)
 TINY = {
