@@ -293,6 +293,9 @@ def examples_markdown(out_dir: str | Path, manifest: dict[str, Any] | None = Non
     for step in todo:
         lines.append(rerun_command(run_dir, step).line(width=96).replace(str(out), shown_as))
     lines.append("```")
+    for path, name in ((_notebooks_dir().parent, "<repo>"), (Path.home(), "~")):  # no machine paths on a page
+        if str(path) not in ("/", ""):
+            lines = [line.replace(str(path.resolve()), name) for line in lines]
     if "robustness" in available_steps(run_dir):
         params = recorded_parameters(run_dir, "robustness")
         src = params.get("source_checkpoint")

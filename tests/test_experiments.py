@@ -447,7 +447,8 @@ def test_assemble_writes_every_generated_page_even_without_results(tmp_path):
          "notebook": "/x/train.ipynb", "seconds": 1.0}], "grid_seconds": 60, "total_seconds": 90})
     written = book.assemble(out, tmp_path)
     gen = tmp_path / book.GENERATED
-    assert {p.name for p in written} == {f"{p}.ipynb" for p in book.PAGES} | {"run_record.md", "verdict.md", "lead.md"}
+    assert {p.name for p in written} == {f"{p}.ipynb" for p in book.PAGES} | {
+        "run_record.md", "verdict.md", "lead.md", "rerun_examples.md"}
     assert "No verdict" in (gen / "verdict.md").read_text()  # the intro includes it: never missing
     (out / "analysis" / "verdict.md").write_text("**Verdict** generated\n")
     book.assemble(out, tmp_path)
