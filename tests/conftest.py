@@ -21,6 +21,8 @@ def smoke_book(tmp_path_factory):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "notebooks", root / "notebooks")
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("generated", "_build"))
+    if (REPO / "records").is_dir():  # the first page's claims table comes from records/decisive
+        shutil.copytree(REPO / "records", root / "records")
     out = root / "results" / "smoke"
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
