@@ -593,12 +593,19 @@ def claims_html(table: pd.DataFrame, *, caption: str = "") -> str:
             f"{head}</thead><tbody>" + "".join(body) + "</tbody></table>\n")
 
 
-def claims_sentence(table: pd.DataFrame, alpha: float = CLAIMS_ALPHA) -> str:
+def claims_sentence(table: pd.DataFrame, alpha: float = CLAIMS_ALPHA, *, adjusted: bool = True) -> str:
     """What decides the word and what the interval is, in one sentence (generated from the rows:
-    it names the levels of the intervals shown)."""
+    it names the levels of the intervals shown). ``adjusted``: the intervals are
+    :func:`decision_interval`'s (False: unadjusted 95% intervals, the effect rows alone)."""
     levels = sorted({round(float(x), 4) for x in table["level"] if np.isfinite(x)})
-    shown = (f"Welch's interval at the level Holm's correction tested the measure at ({_levels(levels)}), which "
-             "excludes zero exactly when the word is not \"not resolved\"") if levels else "no interval"
+    if not levels:
+        shown = "no interval"
+    elif adjusted:
+        shown = (f"Welch's interval at the level Holm's correction tested the measure at ({_levels(levels)}), which "
+                 "excludes zero exactly when the word is not \"not resolved\"")
+    else:
+        shown = ("Welch's unadjusted 95% interval; the Holm-adjusted p decides the word, so a row whose interval "
+                 "excludes zero can be not resolved (its note says so)")
     return (f"**Confirmed** / **contradicted**: the Holm-adjusted p (within the verdict's tier of measures) is below "
             f"{alpha:g} and the difference lies in / against the paper's direction; otherwise **not resolved**. "
             f"The interval shown is {shown}; the results chapter gives the unadjusted 95% intervals.")
@@ -669,9 +676,24 @@ def claims_page(record_dir: str | Path, gen_dir: str | Path | None = None, *, fi
     results, runs = rec.table("results"), rec.table("runs")
     if "run_name" not in runs and "run" in runs:
         runs = runs.rename(columns={"run": "run_name"})
-    prof = load_profile(rec.file("profile.yaml"))
-    values = tables.headline_values(results, runs, prof.headline)
-    effects = stats.effects(values)
+    try:
+        prof = load_profile(rec.file("profile.yaml"))
+    except ValueError:  # a profile this code cannot validate (a newer field): its name and headline curves
+        import types
+
+        import yaml
+
+        raw = yaml.safe_load(rec.file("profile.yaml").read_text()) or {}
+        curves = (raw.get("headline") or {}).get("curves") or []
+        prof = types.SimpleNamespace(name=str(raw.get("name", record_dir.name)), headline=types.SimpleNamespace(
+            curves=parse_headline({"curves": curves}).curves))
+    try:  # re-derived from the per-run rows, so that the interval can follow the Holm decision
+        values = tables.headline_values(results, runs, prof.headline)
+        effects = stats.effects(values)
+    except (KeyError, ValueError, AttributeError):  # rows or a profile this code cannot read: the record's effects
+        if "effects" not in rec.tables():
+            raise
+        values, effects = None, rec.table("effects")
     extra = minimal_effects(results, runs)
     m = rec.manifest
     rev = str(m.get("revision") or "?")[:7] + (" with uncommitted changes" if m.get("dirty") else "")
@@ -702,7 +724,7 @@ def claims_page(record_dir: str | Path, gen_dir: str | Path | None = None, *, fi
     text = "\n".join(parts) + "\n"
     if gen_dir is not None:
         text += "\n" + _record_lead_figure(results, prof, Path(gen_dir), figure_name, n, rev, date)
-    return text + ("\n" + claims_sentence(table) + " Compared: " + "; ".join(details) + ". Each noise or attack "
+    return text + ("\n" + claims_sentence(table, adjusted=values is not None) + " Compared: " + "; ".join(details) + ". Each noise or attack "
                    "measure is the area under accuracy against its ε over the profile's grid, divided by the grid's "
                    f"span; the table is re-derived from the per-run rows of {name} (`pixsim.headline.claims_page`).\n")
 

@@ -243,3 +243,25 @@ def test_notebook_figures_get_their_caption_as_alt_text_not_a_file_path():
     bare = nbformat.v4.new_code_cell("print(1)")
     book._image_alt(bare)
     assert "mystnb" not in bare.metadata
+
+
+def test_a_record_this_code_cannot_rederive_falls_back_to_its_effect_rows(tmp_path):
+    from pixsim import records
+
+    record = _synthetic_record(tmp_path)
+    rec = records.load_record(record)
+    profile = rec.file("profile.yaml").read_text().replace("headline:", "headline:\n  future_field: 1", 1)
+    (tmp_path / "newer.yaml").write_text(profile)
+    runs = rec.table("runs").rename(columns={"run": "run_name"})
+    from pixsim import tables
+    from pixsim.profiles import load_profile
+
+    effects = stats.effects(tables.headline_values(rec.table("results"), runs,
+                                                   load_profile(rec.file("profile.yaml")).headline))
+    dest = tmp_path / "newer"
+    records.write_record(dest, {"results": rec.table("results"), "runs": rec.table("runs"), "effects": effects},
+                         name="decisive", kind="profile", command="synthetic", options={}, wall_seconds=1.0,
+                         extra_files={"profile.yaml": tmp_path / "newer.yaml"})
+    text = headline.claims_page(dest)
+    assert 'class="claims-table' in text and "unadjusted 95% interval" in text
+    assert text.count("<strong>confirmed</strong>") >= 2  # the clear synthetic effects still read as confirmed
