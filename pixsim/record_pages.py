@@ -47,6 +47,8 @@ PAGES = {
     "train_speed": "benchmarks/train_speed.py: step times of the quick design's network",
     "similarity_setup": "benchmarks/similarity_setup.py: time and memory of the pixel target's set-up",
     "corruption_severity": "benchmarks/corruption_cost.py: band differences at one severity against all",
+    "decisive": "`pixsim reproduce --profile decisive`: the quick design with 10 seeds per condition, AutoAttack "
+                "and DDN (the book's first verdict)",
 }
 GENERATED_RECORDS = Path("book") / "generated" / "records"  # in a book's root
 
@@ -377,6 +379,10 @@ def render(record: Record) -> str:
     sd, mdd and cost) under another name as the power pilot's; else its provenance and tables' sizes."""
     if record.name not in RENDERERS and {"sd", "mdd", "cost"} <= set(record.tables()):
         return _power(record)
+    if record.name not in RENDERERS and record.kind == "profile":  # a pixsim reproduce output folder's record
+        from pixsim.profile_record import profile_record_page
+
+        return profile_record_page(record)
     return RENDERERS.get(record.name, _generic)(record)
 
 
