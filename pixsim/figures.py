@@ -414,7 +414,7 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
     labels = [LAYER_NAMES[int(c[len("layer_w"):])] if int(c[len("layer_w"):]) < len(LAYER_NAMES) else c
               for c in cols]
     conds = condition_order(list(data[condition]))
-    fig, axes = plt.subplots(1, len(cols), figsize=(2.4 * len(cols), 2.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.5 * len(cols), 3.0), squeeze=False, sharey=True)
     palette = condition_palette(conds)
     uniform = 1 / len(cols)
     last = int(data["epoch"].max()) + 1
@@ -432,7 +432,7 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
         ax.set_ylim(-0.02, 1.02)
     axes.flat[0].set_ylabel("softmax layer weight")
     if data.groupby([condition, "seed"]).ngroups <= 6:
-        axes.flat[0].legend(fontsize=6, loc="upper left")
+        axes.flat[0].legend(fontsize=7, loc="upper left")
     _record(fig, data, condition=condition)
     n = data.groupby(condition)["seed"].nunique()
     seeds = ", ".join(f"{c}: {k} seeds" for c, k in n.items())
@@ -594,8 +594,10 @@ def band_accuracy(df: pd.DataFrame, *, condition: str = "condition") -> plt.Figu
         sns.pointplot(data=data, x="where", y="accuracy", order=names, hue=condition, hue_order=order, palette=pal,
                       dodge=0.4, errorbar="sd", capsize=0.1, linestyles="none", markers="D", ax=ax)
         ax.set_xlabel("")
-        ax.set_ylabel("accuracy (mean over the band's corruptions)")
+        ax.set_ylabel("accuracy (band mean)")
         ax.set_ylim(-0.02, 1.02)
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title_fontsize=8)
         sev = f"severity {severities[0]:g}" if severities else "no severity"
         _record(fig, df, condition=condition)
         return _finish(fig, f"common corruptions by frequency band at {sev} ({seeds_caption(df, condition)})")

@@ -289,7 +289,11 @@ def test_boundary_caveat_states_this_builds_converged_rows(table):
     brows = minimal[(minimal["method"] == "boundary") & (minimal["steps"] == 50)].rename(
         columns={"median_mse": "value"})
     text = tables.boundary_caveat(minimal, brows)
-    assert "has not converged" in text and "with DDN" in text and "after 800 Boundary steps" in text
+    assert "stops changing by more than 5% within this build's curve (`baseline` from 200 steps" in text
+    assert "At the paper's 50 steps it is not converged" in text and "with DDN" in text
+    assert "after 800 Boundary steps" in text
+    short = minimal[~((minimal["method"] == "boundary") & (minimal["steps"] > 200))]
+    assert "has not converged** for `baseline`, `regularized`" in tables.boundary_caveat(short, brows)
     # the hand-made curves keep regularized above baseline; DDN's rows have no spread: no interval, no word
     assert "after 800 Boundary steps (the curve's last point), `regularized`: **larger** than the baseline's" in text
     assert "`regularized`: not resolved (no interval" in text
