@@ -432,10 +432,10 @@ def readme_snippet(key: str, records_root: str | Path | None = None) -> str:
         big = runs[runs["network"].str.startswith("resnet18")]["ratio"]
         small = runs[~runs["network"].str.startswith("resnet18")]["ratio"]
         opts = record.manifest.get("options") or {}
-        return (f"A regularized step costs {big.min():.2f}-{big.max():.2f} times an unregularized one for a full "
-                f"ResNet18 on the CPU (FLOP bound {opts.get('flop_bound')} at k = {opts.get('k')}), "
-                f"{small.min():.2f}-{small.max():.2f} times for the small CPU networks, over pair modes and clocks "
-                f"(record `records/step_cost`, `{rev}`)")
+        groups = [f"{part.min():.2f}-{part.max():.2f} times an unregularized one {what}"
+                  for part, what in ((big, "for a full ResNet18"), (small, "for the small CPU networks")) if len(part)]
+        return (f"A regularized step costs {', '.join(groups)} (CPU; FLOP bound {opts.get('flop_bound')} at "
+                f"k = {opts.get('k')}; over pair modes and clocks; record `records/{record.name}`, `{rev}`)")
     if key == "train_speed.speed":
         s = train_speed_summary(record.table("runs"))
         parts = [f"two one-thread runs at once train {s['processes_over_threads']:.2f} times the images per second "
