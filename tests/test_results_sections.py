@@ -310,3 +310,28 @@ def test_the_verdicts_family_names_and_symbols_are_the_glossarys():
         assert name.startswith(glossary.label(key)), (key, name, glossary.label(key))
         if key in glossary.ENTRIES and eps_name:
             assert words[eps_name] == glossary.symbol(key), (key, eps_name, glossary.symbol(key))
+
+
+def test_every_optional_section_of_the_results_notebook_can_be_dropped_whole():
+    """Each ``figures.mark_absent("KEY")`` of notebooks/results.ipynb sits in a cell tagged
+    ``section:KEY``, and that section has a heading cell, so the book drops heading, text and
+    figure together (a call with a key no cell carries would leave a stub)."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb").read_text())
+    tags = [set(t.split(":", 1)[1] for t in c["metadata"].get("tags", []) if t.startswith("section:"))
+            for c in nb["cells"]]
+    marked = []
+    for cell, keys in zip(nb["cells"], tags):
+        for key in re.findall(r'mark_absent\("([^"]+)"\)', "".join(cell["source"])):
+            marked.append(key)
+            assert key in keys, (key, keys)
+    assert {"curves", "boundary", "convergence", "corruptions", "autoattack", "layers"} <= set(marked)
+    for key in marked:
+        cells = [c for c, k in zip(nb["cells"], tags) if key in k and c["cell_type"] == "markdown"]
+        assert cells, key
+    headed = {k for c, ks in zip(nb["cells"], tags) if c["cell_type"] == "markdown"
+              and "".join(c["source"]).startswith("## ") for k in ks}
+    assert set(marked) - {"boundary-pointer"} <= headed, set(marked) - headed
