@@ -464,3 +464,27 @@ def test_power_from_a_record_equals_power_from_its_output_folder(smoke_book, tmp
     power.main([str(path), "--seeds", "2", "3", "--record", str(tmp_path / "power_smoke")])
     page = rp.render(rec.load_record(tmp_path / "power_smoke"))
     assert "MDD n=3" in page and "records/power_smoke" in page
+
+
+def test_fidelity_benchmark_record_renders_like_the_transcribed_one(tmp_path):
+    """benchmarks/fidelity.py --record: its summary in the fidelity record's columns (rendered by
+    the same page), checked on made-up rows of two settings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fidelity_benchmark", ROOT / "benchmarks" / "fidelity.py")
+    fidelity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fidelity)
+    rows = []
+    for i, (setting, condition, seed) in enumerate((s, c, seed) for s in ("before", "+init")
+                                                    for c in ("baseline", "regularized") for seed in (0, 1)):
+        for attack, eps in (("clean", 0.0), ("gaussian", 0.2), ("gaussian", 0.3), ("transfer_fgsm", 0.05),
+                            ("transfer_fgsm", 0.1)):
+            rows.append({"attack": attack, "epsilon": eps, "accuracy": 0.5 + 0.01 * i + eps, "n_images": 10,
+                         "setting": setting, "condition": condition, "seed": seed,
+                         "stage": 3 if condition == "regularized" else None, "stage_weight": 0.99, "val_acc": 0.9})
+    runs = fidelity.record_runs(fidelity.summarise(pd.DataFrame(rows)))
+    path = rec.write_record(tmp_path / "fidelity", {"runs": runs}, name="fidelity", kind="benchmark", command="c",
+                            options={}, wall_seconds=None)
+    page = rp.render(rec.load_record(path))
+    assert "| alternatives, but PyTorch's default init | baseline | 0.540 / 0.550 |" in page
+    assert "seed 0: +0.040, seed 1: +0.040" in page  # regularized clean under +init minus under before
