@@ -46,10 +46,11 @@ TINY = {
                        "-p train_limit 128 -p test_limit 64 -p n_reg 32 -p device cpu",
     "papermill robustness": "-p suite smoke -p test_limit 16 -p device cpu",
     "papermill similarity": "-p dataset synthetic -p n 32 -p show_n 16",
-    "rerun train": "-p epochs 1 -p train_limit 128 -p device cpu",
+    "rerun train": None,  # the same as "papermill train": both write rerun/<run>/, which must hold one config
     "rerun robustness": "-p test_limit 16 -p device cpu",
     "reproduce": "--no-book",  # the book is built once, by the --book-only line
 }
+TINY["rerun train"] = TINY["papermill train"]
 
 
 def _run_dir(tmp_path: Path, *, with_marker: bool = True) -> Path:
