@@ -520,7 +520,6 @@ def _strip_papermill_noise(nb: nbformat.NotebookNode, out_dir: Path | None = Non
                 outputs.append(out)
             cell.outputs = outputs
             _image_alt(cell)
-            _image_alt(cell)
         cells.append(cell)
     if defaults_source:  # run without injected values: the defaults are what ran
         index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), 0)
@@ -546,27 +545,6 @@ def drop_absent_sections(cells: list) -> list:
             if ABSENT_MIME in out.get("data", {}):
                 absent.add(str(out["data"][ABSENT_MIME].get("section")))
     return [c for c in cells if not keys(c) & absent]
-
-
-_FIGURE_CAPTION_RE = re.compile(r"^\*\*Figure (\d+)\.\*\*\s*(.*)", re.S)
-
-
-def _image_alt(cell: nbformat.NotebookNode) -> None:
-    """Give a code cell's images a descriptive alt text (MyST-NB's cell option ``mystnb.image.alt``;
-    without it the page's ``alt`` is the image's file path): "Figure n: " and the caption that
-    :func:`pixsim.figures.show` displayed after the first image, shortened."""
-    outputs = cell.get("outputs", [])
-    first = next((i for i, o in enumerate(outputs) if "image/png" in o.get("data", {})), None)
-    if first is None:
-        return
-    for out in outputs[first + 1:]:
-        text = out.get("data", {}).get("text/markdown")
-        m = _FIGURE_CAPTION_RE.match(text or "")
-        if m:
-            caption = " ".join(re.sub(r"[*`]", "", m.group(2)).split())
-            alt = f"Figure {m.group(1)}: {caption[:240].rstrip()}" + ("..." if len(caption) > 240 else "")
-            cell.metadata.setdefault("mystnb", {}).setdefault("image", {})["alt"] = alt
-            return
 
 
 _FIGURE_CAPTION_RE = re.compile(r"^\*\*Figure (\d+)\.\*\*\s*(.*)", re.S)
