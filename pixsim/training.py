@@ -70,6 +70,7 @@ __all__ = ["TrainResult", "DivergedError", "StepStats", "train", "train_step", "
            "pooled_correlation", "configure_parser", "run_from_args"]
 
 LOG_EVERY = 20  # steps between progress-bar updates (each one is a host sync)
+FIRST_EPOCH_TRACE_POINTS = 50  # layer-weight readings in the first epoch (run record: first_epoch_weights)
 DIVERGED = "diverged.json"  # written into the run directory when a run diverges
 DEVICE_DATA_MAX_BYTES = 4 * 2**30  # data sets up to this size are moved to the GPU once
 _CORR_SEED_OFFSET = 7919  # seeds the fixed correlation pairs apart from the training pairs
@@ -168,7 +169,11 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
             sums = StepStats.zeros(device)
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
             run.epoch = epoch
+            trace_every = max(1, steps // FIRST_EPOCH_TRACE_POINTS)
             for step in range(steps):
+                if epoch == 0 and step % trace_every == 0:  # the layer weights before this step's update
+                    run.first_epoch_weights.append(
+                        [step] + model.sim_head.layer_weights().detach().float().cpu().tolist())
                 for group in optimizer.param_groups:  # per step: phase_epochs may be fractional
                     group["lr"] = schedule.lr_at_step(epoch * steps + step, steps)
                 idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -445,6 +450,9 @@ class _Run:
     best_val_loss: float = math.inf
     init_pair_corr: float | None = None  # S_cnn-target correlation of the untrained network
     provenance: dict[str, Any] = field(default_factory=dict)  # versions and git revision of this process
+    # the softmax layer weights during the first epoch, where they move most: [step, w_0, ..., w_L-1]
+    # every FIRST_EPOCH_TRACE_EVERY-th step (read only: nothing computed changes)
+    first_epoch_weights: list[list[float]] = field(default_factory=list)
 
     epoch: int = 0  # 0-based epoch being trained
 
@@ -470,7 +478,7 @@ def _metadata(cfg: TrainConfig, model: torch.nn.Module, run: _Run) -> dict[str, 
     return {"config": cfg.to_dict(), "model_config": model.config(), "history": run.history,
             "epochs_completed": len(run.history), "best_epoch": run.best_epoch, "best_val_loss": run.best_val_loss,
             "seed": cfg.seed, "run_name": cfg.resolved_run_name(), **run.provenance,
-            "init_pair_corr": run.init_pair_corr}
+            "init_pair_corr": run.init_pair_corr, "first_epoch_weights": run.first_epoch_weights}
 
 
 def _save_epoch(cfg: TrainConfig, run_dir: Path, run: _Run, model: torch.nn.Module,
@@ -512,7 +520,8 @@ def _resume(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, optimizer: 
     restore_rng_state(state["rng"])
     if not cfg.quiet and meta["epochs_completed"] < cfg.epochs:
         print(f"resuming {run_dir} after epoch {meta['epochs_completed']}", file=sys.stderr)
-    return _Run(meta["history"], meta["best_epoch"], meta["best_val_loss"], meta.get("init_pair_corr"))
+    return _Run(meta["history"], meta["best_epoch"], meta["best_val_loss"], meta.get("init_pair_corr"),
+                first_epoch_weights=list(meta.get("first_epoch_weights") or []))
 
 
 def _epoch_row(epoch: int, lr: float, sums: dict[str, float], steps: int, cfg: TrainConfig, model: torch.nn.Module,
@@ -658,6 +667,7 @@ def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, test_set: I
         "test_accuracy": test_acc, "test_loss": test_loss, "n_test": len(test_set), "best_epoch": meta["best_epoch"],
         "best_val_loss": meta["best_val_loss"], "init_pair_corr": meta.get("init_pair_corr"),
         "epochs_completed": len(history), "train_seconds": float(sum(r["seconds"] for r in history)),
+        "first_epoch_weights": meta.get("first_epoch_weights") or [],
         "history": clean, "git_revision": meta["git_revision"],
         # what pixsim.results.verify_run checks: the files as written, and the weights' identity
         "checkpoint_sha256": file_sha256(best_path), "history_sha256": file_sha256(run_dir / results.HISTORY),

@@ -101,6 +101,19 @@ def test_run_writes_checkpoints_history_and_result(reference):
     assert meta["config"] == tiny(reference.run_dir.parent).to_dict()
 
 
+def test_first_epoch_layer_weights_are_traced(reference):
+    done = json.loads((reference.run_dir / "result.json").read_text())
+    trace = np.asarray(done["first_epoch_weights"])
+    steps = 180 // 32  # training images after the 10% validation split, full batches
+    every = max(1, steps // tr.FIRST_EPOCH_TRACE_POINTS)
+    assert trace[:, 0].tolist() == list(range(0, steps, every))
+    assert np.allclose(trace[0, 1:], 0.2)  # before the first update: softmax of zero logits over 5 layers
+    assert np.allclose(trace[:, 1:].sum(1), 1.0, atol=1e-5)
+    assert not np.allclose(trace[-1, 1:], 0.2)  # the regularizer moved them within the first epoch
+    # the last reading of epoch 0 is before its last step; the epoch-0 history row after it
+    assert np.abs(trace[-1, 1:] - reference.history.loc[0, [f"layer_w{i}" for i in range(5)]].to_numpy()).max() < 0.5
+
+
 def test_best_checkpoint_round_trips(reference):
     model, meta = load_checkpoint(reference.checkpoint, device="cpu")
     assert not model.training
@@ -149,6 +162,8 @@ def test_resume_after_a_kill_between_epochs_equals_uninterrupted(reference, tmp_
     assert_same_weights(weights(resumed), weights(reference))
     assert resumed.history["val_loss"].tolist() == reference.history["val_loss"].tolist()
     assert resumed.test_accuracy == reference.test_accuracy
+    trace = lambda r: json.loads((r.run_dir / "result.json").read_text())["first_epoch_weights"]  # noqa: E731
+    assert trace(resumed) == trace(reference)  # kept across the resume
 
 
 def test_resume_after_an_interrupt_inside_an_epoch_equals_uninterrupted(reference, tmp_path, monkeypatch):
