@@ -394,14 +394,17 @@ def perturbation_spectra(df: pd.DataFrame, *, x: str = "frequency", y: str = "po
                         f"({seeds_caption(data, condition)})")
 
 
-def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition") -> plt.Figure:
+def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str = "condition",
+                  first_epoch: pd.DataFrame | None = None) -> plt.Figure:
     """Softmax layer weights of S_cnn over training, one line per regularized run (seed), one
     panel per layer, from the start to the end of each epoch: epoch 0 is the start, where the
     weights are uniform (1/L) by construction (the layer logits start at zero,
     :mod:`pixsim.simhead`), so the first segment shows how far they move within the first epoch
     (the histories hold one row per epoch; baseline runs never train the weights and are left
     out). ``histories`` has ``run_name``, ``epoch`` (0-based; drawn 1-based: the weights after
-    that epoch), ``layer_w0..``."""
+    that epoch), ``layer_w0..``. ``first_epoch`` (:func:`pixsim.results.gather_first_epoch_weights`:
+    ``run_name``, ``epoch_fraction``, ``layer_w0..``), when given, draws the weights through the
+    first epoch at its readings instead of the straight first segment."""
     cols = sorted((c for c in histories.columns if c.startswith("layer_w")), key=lambda c: int(c[len("layer_w"):]))
     if not cols or runs.empty:
         return note_figure("no layer weights in the training histories")
@@ -421,8 +424,16 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
     for ax, col, label in zip(axes.flat, cols, labels):
         for (cond, seed), part in data.groupby([condition, "seed"], sort=True):
             part = part.sort_values("epoch")
-            x = np.concatenate([[0], part["epoch"].to_numpy(int) + 1])
-            y = np.concatenate([[uniform], part[col].to_numpy(float)])
+            trace = (first_epoch[first_epoch["run_name"].isin(part["run_name"])].sort_values("epoch_fraction")
+                     if first_epoch is not None and len(first_epoch) and col in first_epoch else None)
+            if trace is not None and len(trace):  # the first epoch at its readings, then the epoch ends
+                ax.plot(np.concatenate([trace["epoch_fraction"].to_numpy(float), [1.0]]),
+                        np.concatenate([trace[col].to_numpy(float), part[col].to_numpy(float)[:1]]),
+                        lw=1, color=palette[cond], alpha=0.7)
+                x, y = part["epoch"].to_numpy(int) + 1, part[col].to_numpy(float)
+            else:  # the start (uniform by construction), then the epoch ends
+                x = np.concatenate([[0], part["epoch"].to_numpy(int) + 1])
+                y = np.concatenate([[uniform], part[col].to_numpy(float)])
             ax.plot(x, y, marker="o", ms=3, lw=1, color=palette[cond], alpha=0.7,
                     label=f"{cond} seed {seed}" if ax is axes.flat[0] else None)
         ax.axhline(uniform, color="grey", lw=0.8, ls=":")
@@ -436,7 +447,10 @@ def layer_weights(histories: pd.DataFrame, runs: pd.DataFrame, *, condition: str
     _record(fig, data, condition=condition)
     n = data.groupby(condition)["seed"].nunique()
     seeds = ", ".join(f"{c}: {k} seeds" for c, k in n.items())
-    return _finish(fig, f"S_cnn layer weights from the start (uniform 1/{len(cols)}, dotted) to the end of each epoch, "
+    traced = first_epoch is not None and len(first_epoch) and first_epoch["run_name"].isin(data["run_name"]).any()
+    how = ("through the first epoch at its traced steps, then at the end of each epoch" if traced
+           else "to the end of each epoch")
+    return _finish(fig, f"S_cnn layer weights from the start (uniform 1/{len(cols)}, dotted) {how}, "
                         f"one line per seed ({seeds})")
 
 

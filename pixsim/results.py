@@ -53,7 +53,7 @@ __all__ = [
     "parameters_digest", "marker_path", "write_marker", "read_marker", "clear_marker", "verify_marker",
     "step_inputs", "results_inputs", "step_problem", "is_complete", "recorded_seconds",
     "find_checkpoint", "gather_results", "gather_histories", "gather_runs", "missing_rows", "write_manifest",
-    "read_manifest", "save_table", "MODEL_INFO_FIELDS", "model_info", "load_test_set",
+    "read_manifest", "save_table", "gather_first_epoch_weights", "MODEL_INFO_FIELDS", "model_info", "load_test_set",
 ]
 
 RUN_RECORD = "result.json"
@@ -398,6 +398,21 @@ def gather_histories(out_dir: str | Path, complete_only: bool = True) -> pd.Data
     finished runs whose files are intact (:func:`verify_run`) unless ``complete_only`` is False."""
     files = sorted(Path(out_dir).glob(f"runs/*/{HISTORY}"))
     return _concat_csvs([f for f in files if not complete_only or verify_run(f.parent) is None])
+
+
+def gather_first_epoch_weights(out_dir: str | Path) -> pd.DataFrame:
+    """The layer weights traced through the first epoch of each finished run (its run record's
+    ``first_epoch_weights``, :mod:`pixsim.training`): one row per run x reading, columns
+    ``run_name``, ``epoch_fraction`` (step / steps per epoch, in [0, 1)), ``layer_w0..``; empty
+    when no run record holds a trace (runs trained before it was recorded)."""
+    rows = []
+    for record in sorted(Path(out_dir).glob(f"runs/*/{RUN_RECORD}")):
+        if verify_run(record.parent) is not None:
+            continue
+        for reading in read_run_record(record.parent).get("first_epoch_weights") or []:
+            rows.append({"run_name": record.parent.name, "epoch_fraction": float(reading[0]),
+                         **{f"layer_w{i}": float(w) for i, w in enumerate(reading[1:])}})
+    return pd.DataFrame(rows)
 
 
 def gather_runs(out_dir: str | Path) -> pd.DataFrame:

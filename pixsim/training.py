@@ -173,7 +173,7 @@ def _train(cfg: TrainConfig, device: torch.device, run_dir: Path, progress: bool
             for step in range(steps):
                 if epoch == 0 and step % trace_every == 0:  # the layer weights before this step's update
                     run.first_epoch_weights.append(
-                        [step] + model.sim_head.layer_weights().detach().float().cpu().tolist())
+                        [step / steps] + model.sim_head.layer_weights().detach().float().cpu().tolist())
                 for group in optimizer.param_groups:  # per step: phase_epochs may be fractional
                     group["lr"] = schedule.lr_at_step(epoch * steps + step, steps)
                 idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -450,8 +450,8 @@ class _Run:
     best_val_loss: float = math.inf
     init_pair_corr: float | None = None  # S_cnn-target correlation of the untrained network
     provenance: dict[str, Any] = field(default_factory=dict)  # versions and git revision of this process
-    # the softmax layer weights during the first epoch, where they move most: [step, w_0, ..., w_L-1]
-    # every FIRST_EPOCH_TRACE_EVERY-th step (read only: nothing computed changes)
+    # the softmax layer weights during the first epoch, where they move most: [epoch fraction (step /
+    # steps per epoch), w_0, ..., w_L-1] at FIRST_EPOCH_TRACE_POINTS evenly spaced steps (read only)
     first_epoch_weights: list[list[float]] = field(default_factory=list)
 
     epoch: int = 0  # 0-based epoch being trained

@@ -106,7 +106,7 @@ def test_first_epoch_layer_weights_are_traced(reference):
     trace = np.asarray(done["first_epoch_weights"])
     steps = 180 // 32  # training images after the 10% validation split, full batches
     every = max(1, steps // tr.FIRST_EPOCH_TRACE_POINTS)
-    assert trace[:, 0].tolist() == list(range(0, steps, every))
+    assert trace[:, 0].tolist() == pytest.approx([i / steps for i in range(0, steps, every)])
     assert np.allclose(trace[0, 1:], 0.2)  # before the first update: softmax of zero logits over 5 layers
     assert np.allclose(trace[:, 1:].sum(1), 1.0, atol=1e-5)
     assert not np.allclose(trace[-1, 1:], 0.2)  # the regularizer moved them within the first epoch
@@ -466,3 +466,21 @@ def test_a_damaged_best_checkpoint_without_a_record_restarts_the_run(reference, 
     again = tr.train(cfg, progress=False)
     assert (run_dir / "best.pt.damaged").is_file() and (run_dir / "last.pt.damaged").is_file()
     assert_same_weights(read_checkpoint(again.checkpoint)["model"], read_checkpoint(reference.checkpoint)["model"])
+
+
+def test_first_epoch_trace_is_gathered_and_drawn(reference, tmp_path):
+    import shutil
+
+    from pixsim import figures, results
+
+    out = tmp_path / "out"
+    shutil.copytree(reference.run_dir, out / "runs" / reference.run_dir.name)
+    trace = results.gather_first_epoch_weights(out)
+    assert set(trace.columns) == {"run_name", "epoch_fraction"} | {f"layer_w{i}" for i in range(5)}
+    assert (trace["epoch_fraction"] < 1).all() and trace["epoch_fraction"].iloc[0] == 0
+    runs = results.gather_runs(out).assign(condition="regularized", seed=0, alpha=10.0)
+    fig = figures.layer_weights(results.gather_histories(out), runs, first_epoch=trace)
+    # per panel: the traced first epoch, then the epoch ends
+    first_line = fig.axes[0].lines[0].get_xdata()
+    assert list(first_line[:-1]) == pytest.approx(trace["epoch_fraction"].tolist()) and first_line[-1] == 1.0
+    assert "through the first epoch" in fig._suptitle.get_text()
