@@ -24,7 +24,8 @@ import pandas as pd
 
 from pixsim import stats, tables
 
-__all__ = ["comparison_rows", "minimal_table", "autoattack_table", "verdict_table", "profile_record_page"]
+__all__ = ["comparison_rows", "minimal_table", "ddn_convergence", "autoattack_table", "verdict_table",
+           "minimal_statement", "profile_record_page"]
 
 
 def _runs(record) -> pd.DataFrame:
@@ -204,3 +205,42 @@ def profile_record_page(record) -> str:
                   _md(comps.drop(columns=[c for c in ("experiment", "attack", "norm") if c in comps and
                                           comps[c].nunique() <= 1])), ""]
     return "\n".join(lines)
+
+
+def minimal_statement(record) -> str:
+    """Markdown sentences, generated from a profile record's rows, on its minimal-perturbation
+    measures: the Boundary metric at its budget and DDN at its largest step count, each condition
+    against the baseline (Welch's 95% interval; a direction only when it excludes zero), DDN's
+    convergence, and whether the two rank the models the same way. "" when the record has
+    neither measure."""
+    table = minimal_table(record.table("results"))
+    if table.empty:
+        return ""
+    m = record.manifest
+    n = int(table["n"].max())
+    head = (f"The decisive record (`records/{record.name}`, {n} seeds per condition, revision "
+            f"`{str(m.get('revision') or '?')[:7]}`)")
+    words = {"higher": "larger than", "lower": "smaller than", "not resolved": "not resolved against"}
+    clauses, verdicts = [], {}
+    for method in ("Boundary", "DDN"):
+        part = table[table["method"] == method]
+        if part.empty:
+            continue
+        r = part.loc[part["steps"].idxmax()]
+        verdicts[method] = r["verdict"]
+        what = (f"after {int(r['steps'])} Boundary steps" if method == "Boundary" else
+                f"with DDN after {int(r['steps'])} steps")
+        clauses.append(f"{what} the `{r['condition']}` models' median ‖δ‖²₂/D is {words.get(r['verdict'], 'n/a')} "
+                       f"the baseline's ({r['mean']:.3g} against {r['mean_baseline']:.3g}; difference "
+                       f"{r['diff']:+.3g}, 95% CI [{r['ci_low']:+.3g}, {r['ci_high']:+.3g}])")
+    text = head + ": " + "; ".join(clauses) + "."
+    conv = ddn_convergence(record.table("results"))
+    if not conv.empty:
+        text += (f" DDN has converged by then: per run, its value at {int(conv['steps_last'].iloc[0])} steps is "
+                 f"{conv['min'].min():.3f} to {conv['max'].max():.3f} times its value at "
+                 f"{int(conv['steps_before'].iloc[0])} steps.")
+    if len(verdicts) == 2:
+        same = verdicts["Boundary"] == verdicts["DDN"] and verdicts["DDN"] != "not resolved"
+        text += (" The two measures rank the models the same way." if same else
+                 " The two measures do not give the same resolved ranking.")
+    return text
