@@ -63,20 +63,6 @@ BOOK_DIR = "book"  # an output folder's own book: <out>/book/
 SOURCE_FILES = ("_config.yml", "_toc.yml")
 
 
-def find_book_root(start: str | Path | None = None) -> Path | None:
-    """The directory holding the book's sources (``_config.yml``, ``_toc.yml``, ``book/``) and
-    ``notebooks/``: ``start`` (default: the current directory) or one of its parents, else the
-    checkout that holds this package; None if none. Nothing is written there (:func:`prepare`)."""
-    candidates = []
-    here = Path(start or Path.cwd()).resolve()
-    candidates += [here, *here.parents]
-    candidates.append(Path(__file__).resolve().parent.parent)
-    for c in candidates:
-        if (c / "_config.yml").exists() and (c / "_toc.yml").exists():
-            return c
-    return None
-
-
 def prepare(out_dir: str | Path, sources: str | Path) -> Path:
     """Copy the book's sources from ``sources`` (``_config.yml``, ``_toc.yml`` and ``book/``
     without generated pages or builds) into ``<out_dir>/book/``, the output folder's own book,
@@ -106,9 +92,9 @@ def prepare(out_dir: str | Path, sources: str | Path) -> Path:
 
 def claims_page(sources: str | Path, gen: Path) -> str:
     """The first page's opening (``claims.md``): the claims table of the decisive record of the
-    sources (``records/decisive/``) and its lead figure (:func:`pixsim.headline.claims_page`); one
+    sources (``records/decisive/``) and its lead figure (:func:`pixsim.claims.claims_page`); one
     line when the record is absent, one line naming the error when it cannot be read."""
-    from pixsim.headline import claims_page as page
+    from pixsim.claims import claims_page as page
 
     try:
         return page(Path(sources) / "records" / "decisive", gen)
@@ -618,5 +604,5 @@ def toc_files(book_root: str | Path) -> list[str]:
     return found
 
 
-__all__ = ["assemble", "build", "find_book_root", "prepare", "html_index", "toc_files", "generated_data", "GENERATED",
+__all__ = ["assemble", "build", "prepare", "html_index", "toc_files", "generated_data", "GENERATED",
            "GENERATED_NOTE", "PAGES", "BOOK_DIR"]

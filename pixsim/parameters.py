@@ -31,47 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from pixsim.config import ConfigError, TrainConfig, unknown_name_error
+from pixsim.defaults import RESULTS_DEFAULTS, ROBUSTNESS_DEFAULTS, SIMILARITY_DEFAULTS
 
-__all__ = ["NOTEBOOK_PARAMETERS", "ROBUSTNESS_DEFAULTS", "SIMILARITY_DEFAULTS", "RESULTS_DEFAULTS",
-           "PARAMETER_HELP", "parameter_help", "parameters_cell", "library_defaults", "resolve_parameters", "user_parameters", "check_parameters", "check_notebook", "train_config",
+__all__ = ["NOTEBOOK_PARAMETERS", "PARAMETER_HELP", "parameter_help", "parameters_cell", "library_defaults", "resolve_parameters", "user_parameters", "check_parameters", "check_notebook", "train_config",
            "notebook_defaults"]
-
-_TRAIN_DEFAULTS = TrainConfig()
-
-#: The robustness notebook's defaults: what ``pixsim attack`` evaluates when given only a checkpoint
-#: (the paper suite, book/paper.md, section 'Evaluation protocol', on the full test set). ``checkpoint`` has no default (a run
-#: must name one); ``source_checkpoint`` "" means no transferred FGSM.
-ROBUSTNESS_DEFAULTS: dict[str, Any] = {
-    "checkpoint": "",
-    "source_checkpoint": "",
-    "suite": "paper",
-    "test_limit": None,
-    "data_root": None,
-    "device": "auto",
-    "seed": 0,
-    "out_csv": "robustness.csv",
-    "run_name": "",
-    "experiment": "",
-    "condition": "",
-    "group": "",
-    "profile": "",
-    "quiet": True,
-}
-
-#: The similarity notebook's defaults: TrainConfig's data set, N and threshold, and the paper's
-#: grid of thresholds (book/paper.md, section 'Model and training protocol').
-SIMILARITY_DEFAULTS: dict[str, Any] = {
-    "dataset": _TRAIN_DEFAULTS.dataset,
-    "n": _TRAIN_DEFAULTS.n_reg,
-    "thresholds": [0.2, 0.4, 0.6, 0.8],
-    "threshold": _TRAIN_DEFAULTS.threshold,
-    "show_n": 120,
-    "data_root": None,
-    "out_dir": ".",
-}
-
-#: The results notebook's defaults (an output folder of ``pixsim reproduce``).
-RESULTS_DEFAULTS: dict[str, Any] = {"results_dir": ".", "profile": ""}
 
 #: Each notebook's parameter names, in the order of its parameters cell.
 NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -134,11 +97,11 @@ def parameters_cell(kind: str) -> str:
         "train": ["# Parameters: every TrainConfig field (pixsim/config.py), same name, meaning and default",
                   "# (the paper's CIFAR-10 protocol; `pixsim train --help`). A profile run of `pixsim reproduce`",
                   "# sets every one of them. A few-minute CPU example: -f notebooks/examples/train_demo.yaml."],
-        "robustness": ["# Parameters, at the library's defaults (pixsim.parameters.ROBUSTNESS_DEFAULTS: the paper",
+        "robustness": ["# Parameters, at the library's defaults (pixsim.defaults.ROBUSTNESS_DEFAULTS: the paper",
                        "# suite on the full test set, as `pixsim attack`). A profile run sets every one of them."],
-        "similarity": ["# Parameters, at the library's defaults (pixsim.parameters.SIMILARITY_DEFAULTS). A profile",
+        "similarity": ["# Parameters, at the library's defaults (pixsim.defaults.SIMILARITY_DEFAULTS). A profile",
                        "# run sets every one of them."],
-        "results": ["# Parameters (pixsim.parameters.RESULTS_DEFAULTS). A profile run sets both."],
+        "results": ["# Parameters (pixsim.defaults.RESULTS_DEFAULTS). A profile run sets both."],
     }[kind]
     helps = parameter_help(kind)
     lines = list(head)

@@ -166,11 +166,10 @@ def _cmp_cells(df: pd.DataFrame, digits: int) -> pd.DataFrame:
 
 
 def profile_record_page(record) -> str:
-    """Markdown page of a profile record (see the module docstring)."""
-    from pixsim.record_pages import provenance
-
+    """Markdown page of a profile record (see the module docstring); :mod:`pixsim.record_pages`
+    puts the record's provenance line above it."""
     results = record.table("results")
-    lines = [provenance(record), ""]
+    lines = []
     effects, table = verdict_table(record)
     n = ", ".join(f"{c}: {int(k)}" for c, k in effects.groupby("condition")["n"].max().items()) if len(effects) else ""
     base_n = int(effects["n_baseline"].max()) if len(effects) else 0

@@ -388,7 +388,7 @@ def render(record: Record) -> str:
     if record.name not in RENDERERS and record.kind == "profile":  # a pixsim reproduce output folder's record
         from pixsim.profile_record import profile_record_page
 
-        return profile_record_page(record)
+        return provenance(record) + "\n\n" + profile_record_page(record)
     return RENDERERS.get(record.name, _generic)(record)
 
 

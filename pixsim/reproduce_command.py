@@ -19,7 +19,7 @@ from pixsim.cli import OneLineParser, add_debug_option, command, int_option
 from pixsim.profiles import NotebookStep, Profile, available_profiles, expand_grid, load_profile, select_steps
 from pixsim.reproduce import (Outcome, build_book, check_data, check_steps, failure_report, output_lock,
                               run_profile)
-from pixsim.runtime import use_all_cores
+from pixsim.runtime import find_book_root, use_all_cores
 
 __all__ = ["configure_parser", "run_from_args", "main"]
 
@@ -128,7 +128,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                 print("  " + yaml.safe_dump(step.parameters, sort_keys=False).rstrip().replace("\n", "\n  "))
         return 0
     overrides = _cluster_overrides(args)
-    sources = Path(args.book_root).resolve() if args.book_root else book.find_book_root()
+    sources = Path(args.book_root).resolve() if args.book_root else find_book_root()
     if sources is None:
         raise FileNotFoundError("no _config.yml/_toc.yml found here or above, nor beside the pixsim package; run "
                                 "from the pixsim checkout or pass --book-root")

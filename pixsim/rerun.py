@@ -147,7 +147,7 @@ def recorded_parameters(run_dir: str | Path, step: str) -> dict[str, Any]:
 
 
 def _notebooks_dir() -> Path:
-    from pixsim.book import find_book_root
+    from pixsim.runtime import find_book_root
 
     root = find_book_root()
     if root is None or not (root / "notebooks").is_dir():

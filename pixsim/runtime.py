@@ -14,7 +14,8 @@ import torch
 
 from pixsim.validation import int_at_least
 
-__all__ = ["seed_everything", "resolve_device", "use_all_cores", "git_revision", "environment_versions"]
+__all__ = ["seed_everything", "resolve_device", "use_all_cores", "git_revision", "environment_versions",
+           "find_book_root"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -92,3 +93,17 @@ def environment_versions() -> dict[str, Any]:
         "platform": platform.platform(),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
     }
+
+
+def find_book_root(start: str | Path | None = None) -> Path | None:
+    """The directory holding the book's sources (``_config.yml``, ``_toc.yml``, ``book/``) and
+    ``notebooks/``: ``start`` (default: the current directory) or one of its parents, else the
+    checkout that holds this package; None if none. Nothing is written there (:func:`pixsim.book.prepare`)."""
+    candidates = []
+    here = Path(start or Path.cwd()).resolve()
+    candidates += [here, *here.parents]
+    candidates.append(Path(__file__).resolve().parent.parent)
+    for c in candidates:
+        if (c / "_config.yml").exists() and (c / "_toc.yml").exists():
+            return c
+    return None

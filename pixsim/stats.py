@@ -26,7 +26,7 @@ from scipy import stats as sps
 from pixsim.paper import PAPER_CITATION, paper_results, paper_value
 
 __all__ = [
-    "PAPER_CITATION", "paper_headline_table", "paper_headline_wide", "summarize", "format_mean_sd",
+    "paper_headline_table", "paper_headline_wide", "summarize", "format_mean_sd",
     "two_sample_tests", "compare_conditions", "paper_comparison", "offdiagonal", "threshold_fractions",
     "example_pairs", "paper_directions", "welch_interval", "hedges_g", "holm", "effects",
     "minimal_detectable_difference"

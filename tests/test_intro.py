@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pixsim import headline, stats
+from pixsim import claims, headline, stats
 
 REPO = Path(__file__).resolve().parents[1]
 N = 10
@@ -120,8 +120,8 @@ def test_the_papers_number_is_shown_only_for_its_data_sets():
 
 
 def test_a_missing_record_says_so_in_one_line(tmp_path):
-    text = headline.claims_page(tmp_path / "decisive")
-    assert text == headline.DECISIVE_ABSENT and len(text.strip().splitlines()) == 1
+    text = claims.claims_page(tmp_path / "decisive")
+    assert text == claims.DECISIVE_ABSENT and len(text.strip().splitlines()) == 1
 
 
 def _first_screen_markdown(gen: Path) -> str:
@@ -141,7 +141,7 @@ def test_the_intro_opens_with_the_claims_table_then_the_lead_figure(tmp_path):
     record = _synthetic_record(tmp_path)
     gen = tmp_path / "generated"
     gen.mkdir()
-    (gen / "claims.md").write_text(headline.claims_page(record, gen))
+    (gen / "claims.md").write_text(claims.claims_page(record, gen))
     text = _first_screen_markdown(gen)
     body = text.split("\n", 1)[1]
     first_heading = body.find("\n#")
@@ -196,7 +196,7 @@ def test_ddn_fills_the_minimal_perturbation_claim_as_a_separate_test():
                 rows.append({"run_name": f"{cond}-s{s}", "experiment": "e", "condition": cond, "seed": s,
                              "kind": "minimal", "attack": "ddn", "steps": steps,
                              "median_mse": size * (1.5 if steps == 100 else 1.0) * (1 + 0.02 * s)})
-    extra = headline.minimal_effects(pd.DataFrame(rows), pd.DataFrame())
+    extra = claims.minimal_effects(pd.DataFrame(rows), pd.DataFrame())
     assert len(extra) == 1 and extra["diff"].iloc[0] == pytest.approx(1.0e-3 * np.mean(1 + 0.02 * np.arange(6)))
     values = _values({"clean": -0.05})
     table = headline.claims_table(stats.effects(values), values, extra=extra)
@@ -262,6 +262,6 @@ def test_a_record_this_code_cannot_rederive_falls_back_to_its_effect_rows(tmp_pa
     records.write_record(dest, {"results": rec.table("results"), "runs": rec.table("runs"), "effects": effects},
                          name="decisive", kind="profile", command="synthetic", options={}, wall_seconds=1.0,
                          extra_files={"profile.yaml": tmp_path / "newer.yaml"})
-    text = headline.claims_page(dest)
+    text = claims.claims_page(dest)
     assert 'class="claims-table' in text and "unadjusted 95% interval" in text
     assert text.count("<strong>confirmed</strong>") >= 2  # the clear synthetic effects still read as confirmed

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from pixsim.enums import ChoiceEnum
-from pixsim.parameters import ROBUSTNESS_DEFAULTS
+from pixsim.defaults import ROBUSTNESS_DEFAULTS
 from pixsim.robustness.autoattack import AutoAttackSpec
 from pixsim.robustness.blackbox import BlackBoxSpec
 from pixsim.robustness.boundary import BoundarySpec
