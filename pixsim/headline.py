@@ -512,7 +512,8 @@ def claims_table(effects: pd.DataFrame, values: pd.DataFrame | None = None, *, d
             for fam in claim.families:
                 sel = source[(source["family"] == fam) & (source["measure"].isin(claim.measures))]
                 if len(sel):
-                    hit, note = sel.iloc[0], marker
+                    hit = sel.iloc[0]
+                    note = (f"{hit['label']}; {marker}" if marker and isinstance(hit.get("label"), str) else marker)
                     break
             if hit is not None:
                 break

@@ -173,16 +173,18 @@ def profile_record_page(record) -> str:
     effects, table = verdict_table(record)
     n = ", ".join(f"{c}: {int(k)}" for c, k in effects.groupby("condition")["n"].max().items()) if len(effects) else ""
     base_n = int(effects["n_baseline"].max()) if len(effects) else 0
-    lines += ["### Verdict table", "",
+    lines += ["## Verdict table", "",
               f"Every headline measure of the record's profile; seeds per condition: baseline {base_n}, {n}. The "
               "difference is regularized minus baseline with Welch's 95% interval; p is Holm-adjusted within its "
               "tier (primary, secondary); the verdict calls a direction only when that p is below 0.05.", "",
-              _md(table.drop(columns=[c for c in ("experiment",) if c in table and table[c].nunique() <= 1])), ""]
+              _md(table.drop(columns=[c for c in ("experiment", "condition") if c in table and table[c].nunique() <= 1]
+                             + [c for c in ("Hedges g",) if c in table])), "",
+              "Hedges' g of each measure is in the record's `effects.csv`.", ""]
     minimal = minimal_table(results)
     if not minimal.empty:
         show = pd.concat([minimal[["method", "steps"]].assign(steps=minimal["steps"].map(
             lambda s: str(int(s)) if np.isfinite(s) else "?")), _cmp_cells(minimal, 3)], axis=1)
-        lines += ["### Minimal perturbations: Boundary at the paper's budget and DDN", "",
+        lines += ["## Minimal perturbations: Boundary at the paper's budget and DDN", "",
                   "Median over successful images of ||δ||₂²/D per run, mean ± sd over runs; one Welch test per row "
                   "(not corrected: not a verdict measure).", "", _md(show), ""]
         conv = ddn_convergence(results)
@@ -197,7 +199,7 @@ def profile_record_page(record) -> str:
         show = pd.concat([aa[["attack", "epsilon"]].assign(epsilon=aa["epsilon"].map(lambda e: f"{e:g}")),
                           _cmp_cells(aa, 3)], axis=1)
         comps = tables.autoattack_components(results)
-        lines += ["### AutoAttack (standard version) beside white-box PGD", "",
+        lines += ["## AutoAttack (standard version) beside white-box PGD", "",
                   "Robust accuracy per run (AutoAttack on its images, PGD on its own), mean ± sd over runs; one "
                   "Welch test per row.", "", _md(show), "",
                   "Robust accuracy after each AutoAttack component:", "",
