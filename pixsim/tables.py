@@ -805,7 +805,8 @@ def layer_collapse(histories: pd.DataFrame, runs: pd.DataFrame, level: float = C
     largest weight after the first epoch."""
     cols = sorted((c for c in histories.columns if c.startswith("layer_w")), key=lambda c: int(c[len("layer_w"):]))
     if not cols or runs.empty or "alpha" not in runs:
-        return pd.DataFrame(columns=["condition", "seed", "collapsed_after_epoch", "stage", "max_weight_epoch_1"])
+        return pd.DataFrame(columns=["run_name", "condition", "seed", "collapsed_after_epoch", "stage",
+                                     "max_weight_epoch_1"])
     reg = runs[(runs["alpha"].astype(float) > 0) & (runs.get("condition") != "source")]
     data = histories.merge(reg[[c for c in ("run_name", "condition", "seed") if c in reg]], on="run_name")
     rows = []
@@ -815,15 +816,18 @@ def layer_collapse(histories: pd.DataFrame, runs: pd.DataFrame, level: float = C
         top = w.max(axis=1)
         hit = np.flatnonzero(top >= level)
         k = int(np.argmax(w[hit[0]])) if len(hit) else int(np.argmax(w[-1]))
-        rows.append({"condition": part["condition"].iloc[0], "seed": part["seed"].iloc[0],
+        rows.append({"run_name": run, "condition": part["condition"].iloc[0], "seed": part["seed"].iloc[0],
                      "collapsed_after_epoch": int(part["epoch"].iloc[hit[0]]) + 1 if len(hit) else np.nan,
                      "stage": LAYERS[k] if k < len(LAYERS) else str(k), "max_weight_epoch_1": float(top[0])})
     return pd.DataFrame(rows)
 
 
-def collapse_statement(collapse: pd.DataFrame, level: float = COLLAPSED) -> str:
+def collapse_statement(collapse: pd.DataFrame, level: float = COLLAPSED, *,
+                       first_epoch: pd.DataFrame | None = None) -> str:
     """When the layer weights collapse, from :func:`layer_collapse`: how many seeds reach a
-    largest weight of at least ``level`` after their first epoch, after a later one, never."""
+    largest weight of at least ``level`` after their first epoch, after a later one, never; with
+    ``first_epoch`` (:func:`pixsim.results.gather_first_epoch_weights` of those runs), also where
+    within the first epoch the largest weight first reaches ``level``."""
     if collapse.empty:
         return ""
     n = len(collapse)
@@ -840,8 +844,20 @@ def collapse_statement(collapse: pd.DataFrame, level: float = COLLAPSED) -> str:
         parts.append(f"{never} never within the recorded epochs")
     text = "; ".join(parts) + ". Selected stage: " + ", ".join(f"{s} ({k} seeds)" for s, k in stages.items()) + "."
     lo, hi = collapse["max_weight_epoch_1"].min(), collapse["max_weight_epoch_1"].max()
-    text += (f" After the first epoch the largest weight is {lo:.3f}-{hi:.3f}; the history has one row per epoch, "
-             "so how it moved within that epoch is not recorded.")
+    trace = (first_epoch[first_epoch["run_name"].isin(collapse["run_name"])]
+             if first_epoch is not None and len(first_epoch) and "run_name" in collapse else None)
+    if trace is None or trace.empty:
+        return text + (f" After the first epoch the largest weight is {lo:.3f}-{hi:.3f}; these runs' records hold no "
+                       "reading within that epoch.")
+    w = [c for c in trace.columns if c.startswith("layer_w")]
+    hit = trace[trace[w].max(axis=1) >= level].groupby("run_name")["epoch_fraction"].min()
+    text += f" After the first epoch the largest weight is {lo:.3f}-{hi:.3f}."
+    if len(hit):
+        text += (f" Within the first epoch (readings at {trace.groupby('run_name').size().max()} steps) it first reaches "
+                 f"{level:g} at {hit.min():.2f}-{hit.max():.2f} of the epoch in {len(hit)} of "
+                 f"{trace['run_name'].nunique()} traced seeds.")
+    else:
+        text += f" Within the first epoch's readings it stays below {level:g}."
     return text
 
 

@@ -247,6 +247,13 @@ def test_layer_weights_collapse_epoch_from_the_history():
     assert col.loc[1, "collapsed_after_epoch"] == 2 and col.loc[1, "stage"] == "stage 1"
     text = tables.collapse_statement(tables.layer_collapse(hist, runs))
     assert text.startswith("1 of 2 regularized seeds") and "1 after a later epoch" in text
+    assert "hold no reading within that epoch" in text
+    # with the first epoch traced: where within it the largest weight first reaches 0.9
+    trace = pd.DataFrame([{"run_name": "r0", "epoch_fraction": f, **{f"layer_w{i}": v for i, v in enumerate(w)}}
+                          for f, w in ((0.0, [0.2] * 5), (0.5, [0.5, 0.2, 0.1, 0.1, 0.1]),
+                                       (0.75, [0.91, 0.03, 0.02, 0.02, 0.02]))])
+    traced = tables.collapse_statement(tables.layer_collapse(hist, runs), first_epoch=trace)
+    assert "first reaches 0.9 at 0.75-0.75 of the epoch in 1 of 1 traced seeds" in traced
     fig = figures.layer_weights(hist, runs)
     line = fig.axes[0].get_lines()[0]
     assert line.get_xdata()[0] == 0 and line.get_ydata()[0] == pytest.approx(0.2)  # the uniform start
