@@ -32,6 +32,7 @@ __all__ = [
     "training_curves", "similarity_histogram", "image_pairs", "matrix_image", "per_experiment", "sweep",
     "band_accuracy", "boundary_convergence", "selection_grid", "is_note", "show", "lead_figure",
     "reset_numbering", "quiet_notebook", "save_figure", "SHOWN", "figure_meta", "meta_html", "mark_absent", "recorded_seeds_caption",
+    "show_sweeps",
 ]
 
 EPS_LABEL = glossary.epsilon_label(None)
@@ -720,3 +721,16 @@ def lead_figure(curves: pd.DataFrame, attacks: Sequence[str] | None = None, *, c
     panels = [p for a in (attacks or sorted(set(data["attack"]))) for p in
               sorted(set(data.loc[data["attack"] == a, "panel"]))]
     return accuracy_vs_epsilon(data, attacks=panels, condition=condition, col_wrap=col_wrap)
+
+
+def show_sweeps(sweep_figs: dict[str, plt.Figure]) -> int:
+    """Show the sweep figures of :func:`sweep` (parameter -> figure; a note figure is skipped) with
+    their captions (what was swept, mean ± sd over seeds, the seeds recorded); returns how many."""
+    shown = 0
+    for param, fig in sweep_figs.items():
+        if is_note(fig):
+            continue
+        what = "the pair batch size k" if param == "k" else "the number N of regularization images"
+        show(fig, f"Headline measures against {what} (mean ± sd over seeds; {recorded_seeds_caption(fig)}).")
+        shown += 1
+    return shown
