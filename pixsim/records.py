@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -147,17 +146,11 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _describe(path: Path) -> dict[str, Any]:
     """SHA-256 and, for a CSV, its data rows and column names."""
-    info: dict[str, Any] = {"sha256": _sha256(path), "rows": None, "columns": None}
+    from pixsim.checkpoint import file_sha256
+
+    info: dict[str, Any] = {"sha256": file_sha256(path), "rows": None, "columns": None}
     if path.suffix == ".csv":
         try:
             df = pd.read_csv(path)
