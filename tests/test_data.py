@@ -31,7 +31,7 @@ from pixsim.data import (
     to_grayscale,
     validation_split,
 )
-from pixsim.data_io import CIFAR10Files, DatasetNotFoundError, read_idx
+from pixsim.data_io import select_image_files, CIFAR10Files, DatasetNotFoundError, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -291,9 +291,14 @@ def test_image_folder_crop_subsample_values(tmp_path):
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     assert np.array_equal(ds.images[0, 0].numpy(), gray[3:147:4, 2:258:4])
     assert torch.all(ds.images[1] == 77)  # 50 x 80 scaled up by 3.2 to 160 x 256, then cropped
-    rgb_ds = load_dataset("image_folder", root=tmp_path / "imgs", grayscale=False, limit=1)
-    assert rgb_ds.images.shape == (1, 3, 36, 64)
+    rgb_ds = load_dataset("image_folder", root=tmp_path / "imgs", grayscale=False)
+    assert rgb_ds.images.shape == (3, 3, 36, 64)
     assert np.array_equal(rgb_ds.images[0].numpy(), rgb[3:147:4, 2:258:4].transpose(2, 0, 1))
+    # a limit reads the seeded sample of that many files (data_io.select_image_files), in path order
+    picked = select_image_files(tmp_path / "imgs", 1)
+    one = load_dataset("image_folder", root=tmp_path / "imgs", limit=1)
+    assert one.images.shape == (1, 1, 36, 64)
+    assert torch.equal(one.images[0], ds.images[select_image_files(tmp_path / "imgs").index(picked[0])])
     with pytest.raises(DatasetNotFoundError, match="imgs/val: no such folder"):
         load_dataset("image_folder", "test", root=tmp_path / "imgs")
 
@@ -420,7 +425,10 @@ def test_regularization_images_image_folder(tmp_path):
     for i in range(3):
         Image.fromarray(np.full((150, 260), 10 * i, np.uint8)).save(tmp_path / f"{i}.png")
     reg = regularization_images("image_folder", 2, root=tmp_path)
-    assert reg.shape == (2, 1, 36, 64) and torch.allclose(reg[1], torch.full((1, 36, 64), 10 / 255))
+    chosen = [int(p.stem) for p in select_image_files(tmp_path, 2)]  # the seeded sample, in path order
+    assert reg.shape == (2, 1, 36, 64)
+    for row, i in zip(reg, chosen):
+        assert torch.allclose(row, torch.full((1, 36, 64), 10 * i / 255))
 
 
 # ------------------------------------------------------------------- missing data and errors

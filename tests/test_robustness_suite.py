@@ -201,7 +201,7 @@ def test_attack_command_evaluates_the_test_set_the_run_was_trained_for(tmp_path,
     out = tmp_path / "attack.csv"
     assert main(["attack", str(result.checkpoint), "--limit", "60", "--out", str(out), "--device", "cpu",
                  "--quiet"]) == 0
-    expected = load_test_set(cfg.to_dict())
+    expected = load_test_set(cfg.to_dict(), limit=60)  # the run's own test images (its test_limit)
     assert torch.equal(seen["images"], expected.float_images()) and torch.equal(seen["labels"], expected.labels)
     clean = pd.read_csv(out).query("attack == 'clean'")["accuracy"].item()
     assert clean == pytest.approx(result.test_accuracy, abs=1e-6)  # a float32 mean over the same 60 images
