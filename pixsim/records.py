@@ -357,7 +357,7 @@ def write_benchmark_record(dest: str | Path | None, tables: Mapping[str, pd.Data
 LABELS = ("experiment", "condition", "group", "seed", "role")
 RUN_FIELDS = ("test_accuracy", "test_loss", "n_test", "best_epoch", "best_val_loss", "init_pair_corr",
               "epochs_completed", "train_seconds", "git_revision", "model_sha256", "checkpoint_sha256",
-              "history_sha256")
+              "history_sha256", "torch_threads")
 
 
 def record_from_output(out_dir: str | Path, dest: str | Path, *, name: str, command: str,
@@ -454,7 +454,8 @@ class Finding:
 
 
 def verify_record(path: str | Path, *, rerun: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                  data_root: str | None = None, workdir: str | Path | None = None) -> list[Finding]:
+                  data_root: str | None = None, workdir: str | Path | None = None,
+                  threads: int | None = None) -> list[Finding]:
     """Check the record at ``path``; a list of findings (no ``error`` finding: the record holds).
 
     Checks: the manifest (required keys, a known kind); every file it lists exists with its
@@ -505,7 +506,8 @@ def verify_record(path: str | Path, *, rerun: str | None = None, tolerance: floa
     if m.get("dirty"):
         found.append(Finding("warning", "the record was written from a checkout with uncommitted changes"))
     if rerun is not None:
-        found.extend(rerun_run(record, rerun, tolerance=tolerance, data_root=data_root, workdir=workdir))
+        found.extend(rerun_run(record, rerun, tolerance=tolerance, data_root=data_root, workdir=workdir,
+                               threads=threads))
     return found
 
 
@@ -519,7 +521,8 @@ def same_machine(manifest: Mapping[str, Any]) -> bool:
 
 
 def rerun_run(record: Record | str | Path, run: str, *, tolerance: float = DEFAULT_TOLERANCE,
-              data_root: str | None = None, workdir: str | Path | None = None) -> list[Finding]:
+              data_root: str | None = None, workdir: str | Path | None = None,
+              threads: int | None = None) -> list[Finding]:
     """Train the run ``run`` of a profile record again with its recorded config (``runs.csv``'s
     ``config_json``: the same data, size, epochs and seed; only the output folder and, with
     ``data_root``, the data folder differ) and compare with the record: the clean test accuracy,
@@ -528,6 +531,10 @@ def rerun_run(record: Record | str | Path, run: str, *, tolerance: float = DEFAU
     bit); another machine: ``|rerun - record| <= tolerance * max(1, |record|)``.
 
     ``workdir``: where the rerun's run folder goes (default: a temporary folder, removed after).
+    ``threads``: CPU threads of the rerun (default: the run record's ``torch_threads``, else the
+    config's ``num_threads``, else all cores). A CPU run's float sums depend on the thread count, so
+    a bit-identical rerun needs the original's: ``pixsim reproduce --jobs 2`` on 2 cores trains with
+    one thread per run.
     """
     from pixsim.config import TrainConfig
     from pixsim.training import train
@@ -551,6 +558,11 @@ def rerun_run(record: Record | str | Path, run: str, *, tolerance: float = DEFAU
         workdir = tmp_owner.name
     try:
         cfg.update(out_dir=str(workdir), run_name=str(run), quiet=True)
+        recorded = row.get("torch_threads")
+        if threads is not None:
+            cfg["num_threads"] = int(threads)
+        elif recorded is not None and not (isinstance(recorded, float) and math.isnan(recorded)):
+            cfg["num_threads"] = int(recorded)
         if data_root is not None:
             cfg["data_root"] = data_root
         config = TrainConfig.from_dict(cfg)
@@ -625,6 +637,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help=f"rerun on another machine: |rerun - record| <= T x max(1, |record|) (default {DEFAULT_TOLERANCE})")
     v.add_argument("--data-root", default=None, help="data folder for the rerun (default: as the config says)")
+    v.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of the rerun (default: the run's recorded thread count, else all cores; a "
+                        "bit-identical rerun needs the original's: 1 per run under pixsim reproduce --jobs 2 on 2 cores)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -635,7 +650,8 @@ def _run(args: argparse.Namespace) -> int:
                                   wall_seconds=args.wall_seconds, notes=args.notes)
         print(path)
         return 0
-    findings = verify_record(args.path, rerun=args.rerun, tolerance=args.tolerance, data_root=args.data_root)
+    findings = verify_record(args.path, rerun=args.rerun, tolerance=args.tolerance, data_root=args.data_root,
+                             threads=args.threads)
     for f in findings:
         print(f, file=sys.stderr if f.level == "error" else sys.stdout)
     return 1 if any(f.level == "error" for f in findings) else 0

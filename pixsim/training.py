@@ -668,6 +668,9 @@ def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, test_set: I
         "best_val_loss": meta["best_val_loss"], "init_pair_corr": meta.get("init_pair_corr"),
         "epochs_completed": len(history), "train_seconds": float(sum(r["seconds"] for r in history)),
         "first_epoch_weights": meta.get("first_epoch_weights") or [],
+        # CPU threads of this process when it finished (float sums differ with the count: a rerun that
+        # must be bit-identical uses the same, pixsim.records.rerun_run)
+        "torch_threads": torch.get_num_threads() if cfg.device == "cpu" or not torch.cuda.is_available() else None,
         "history": clean, "git_revision": meta["git_revision"],
         # what pixsim.results.verify_run checks: the files as written, and the weights' identity
         "checkpoint_sha256": file_sha256(best_path), "history_sha256": file_sha256(run_dir / results.HISTORY),
