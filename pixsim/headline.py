@@ -506,14 +506,16 @@ def claims_table(effects: pd.DataFrame, values: pd.DataFrame | None = None, *, d
     rows = []
     for claim in CLAIMS:
         hit, note = None, ""
-        for source, marker in ((effects, ""), (extra, "tested on its own, outside the verdict's Holm tiers")):
+        for source, marker in ((effects, ""), (extra, "own test, not in the Holm tiers")):
             if source is None or source.empty:
                 continue
             for fam in claim.families:
                 sel = source[(source["family"] == fam) & (source["measure"].isin(claim.measures))]
                 if len(sel):
                     hit = sel.iloc[0]
-                    note = (f"{hit['label']}; {marker}" if marker and isinstance(hit.get("label"), str) else marker)
+                    steps = re.search(r"(\d+) steps", str(hit.get("label", "")))
+                    note = (f"{str(hit.get('family', '')).upper()}, {steps.group(1)} steps; {marker}"
+                            if marker and steps else marker)
                     break
             if hit is not None:
                 break

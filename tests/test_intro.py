@@ -201,7 +201,7 @@ def test_ddn_fills_the_minimal_perturbation_claim_as_a_separate_test():
     values = _values({"clean": -0.05})
     table = headline.claims_table(stats.effects(values), values, extra=extra)
     r = _row(table, "minimal")
-    assert r["word"] == "confirmed" and "outside the verdict's Holm tiers" in r["note"]
+    assert r["word"] == "confirmed" and "not in the Holm tiers" in r["note"]
     assert r["level"] == pytest.approx(0.95)
 
 
