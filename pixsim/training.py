@@ -491,7 +491,10 @@ def _save_epoch(cfg: TrainConfig, run_dir: Path, run: _Run, model: torch.nn.Modu
     atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "sampler": regularizer.sampler.state_dict() if regularizer else None,
                  "rng": capture_rng_state(), "metadata": meta}, run_dir / "last.pt")
-    pd.DataFrame(run.history).to_csv(run_dir / results.HISTORY, index=False)
+    # written beside and renamed: a reader (--status, a gathering step) never sees a half-written file
+    tmp = run_dir / f".{results.HISTORY}.tmp"
+    pd.DataFrame(run.history).to_csv(tmp, index=False)
+    os.replace(tmp, run_dir / results.HISTORY)
 
 
 def _resume(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
